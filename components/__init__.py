@@ -1,0 +1,1 @@
+"""fersynth pipeline stages: one sub-package per stage, shared pieces in `common`."""

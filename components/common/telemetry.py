@@ -1,0 +1,93 @@
+"""Stage telemetry: Prometheus counters and timings, progress bars, a plain run summary.
+
+Each stage gets the same metric families, labelled by stage:
+  fersynth_images_in_total, fersynth_images_out_total,
+  fersynth_images_rejected_total{reason}, fersynth_seconds_per_image.
+Batch stages push them to a Pushgateway when FERSYNTH_PUSHGATEWAY is set.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections import Counter as TallyCounter
+from contextlib import contextmanager
+from typing import Iterable, Iterator, TypeVar
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, push_to_gateway
+from tqdm import tqdm
+
+T = TypeVar("T")
+log = logging.getLogger("fersynth")
+
+
+class StageTelemetry:
+    """Counts and timings of one stage run; also kept as plain numbers for stage.json."""
+
+    def __init__(self, stage: str, registry: CollectorRegistry | None = None):
+        self.stage = stage
+        self.registry = registry or CollectorRegistry()
+        self._in = Counter("fersynth_images_in", "Images a stage received", ["stage"], registry=self.registry)
+        self._out = Counter("fersynth_images_out", "Images a stage produced", ["stage"], registry=self.registry)
+        self._rejected = Counter("fersynth_images_rejected", "Images a stage refused, by reason",
+                                 ["stage", "reason"], registry=self.registry)
+        self._seconds = Histogram("fersynth_seconds_per_image", "Wall time per image", ["stage"],
+                                  registry=self.registry,
+                                  buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.counts: TallyCounter[str] = TallyCounter()
+        self.rejections: TallyCounter[str] = TallyCounter()
+        self.problems: list[str] = []
+        self.timings: dict[str, float] = {}
+
+    def seen(self, n: int = 1) -> None:
+        self._in.labels(self.stage).inc(n)
+        self.counts["in"] += n
+
+    def produced(self, n: int = 1, seconds_each: float | None = None) -> None:
+        self._out.labels(self.stage).inc(n)
+        self.counts["out"] += n
+        if seconds_each is not None:
+            for _ in range(n):
+                self._seconds.labels(self.stage).observe(seconds_each)
+
+    def rejected(self, reason: str, detail: str | None = None) -> None:
+        """Count a refused input; `detail` (file and reason) is logged and kept for the report."""
+        self._rejected.labels(self.stage, reason).inc()
+        self.rejections[reason] += 1
+        if detail:
+            self.problems.append(detail)
+            log.warning("%s: skipped %s", self.stage, detail)
+
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+
+    def summary(self) -> dict:
+        return {**self.counts, "rejected": dict(self.rejections)}
+
+    def push(self) -> None:
+        """Push to the Pushgateway named by FERSYNTH_PUSHGATEWAY (host:port), if any."""
+        gateway = os.environ.get("FERSYNTH_PUSHGATEWAY")
+        if not gateway:
+            return
+        try:
+            push_to_gateway(gateway, job=f"fersynth-{self.stage}", registry=self.registry)
+        except OSError as exc:  # metrics must never fail a stage
+            log.warning("%s: could not push metrics to %s (%s)", self.stage, gateway, exc)
+
+
+def progress(items: Iterable[T], desc: str, total: int | None = None, unit: str = "img") -> Iterable[T]:
+    """A progress bar on stderr; FERSYNTH_NO_PROGRESS=1 turns it off (tests, log-only runs)."""
+    disable = os.environ.get("FERSYNTH_NO_PROGRESS") == "1"
+    return tqdm(items, desc=desc, total=total, unit=unit, disable=disable, file=sys.stderr,
+                dynamic_ncols=True, mininterval=0.5)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)

@@ -1,0 +1,182 @@
+"""The identity stage: seeds or photos -> aligned face crops, frames and a manifest.
+
+Output dataset: images/<id>.png (aligned crop), frames/<id>.png (the frame it came
+from), manifest.csv, stage.json and preview.png. Every image id is
+<seed>_<order:06d>. Faces MTCNN cannot find are dropped and counted; unreadable
+photos are reported and skipped; finished images survive a crash and are not redone.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from components.common.faces import FaceDetector, align
+from components.common.imageio import ImageError, read_image, write_image
+from components.common.journal import Journal
+from components.common.manifest import FRAMES_DIR, IMAGES_DIR, write_manifest, write_stage_info
+from components.common.telemetry import StageTelemetry, progress
+
+from .folder import list_photos, load_photo
+from .generators import GanBackend, make_gan_backend
+from .params import IdentityParams
+from .preview import contact_sheet, seed_degree_grid
+
+STAGE = "identity"
+log = logging.getLogger("fersynth.identity")
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str  # <seed>_<order:06d>
+    seed: int
+    order: int
+    latent_index: int | None = None
+    latent_degree: float = 0.0
+    photo: object | None = None  # folder backend: the Photo to load
+
+
+def plan_gan_jobs(params: IdentityParams) -> list[Job]:
+    """Every seed x degree, in a fixed order so file names are stable across runs."""
+    jobs = []
+    index = params.latent_index
+    for seed in params.seed_list():
+        for degree in params.latent_degrees if index is not None else [0.0]:
+            order = len(jobs)
+            jobs.append(Job(f"{seed}_{order:06d}", seed, order, index, float(degree)))
+    return jobs
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _frames_for(batch: list[Job], params: IdentityParams, gan: GanBackend | None) -> list[np.ndarray | ImageError]:
+    if gan is not None:
+        latents = np.stack([gan.moved_latent(j.seed, j.latent_index, j.latent_degree) for j in batch])
+        return list(gan.render(latents))
+    frames: list[np.ndarray | ImageError] = []
+    for job in batch:
+        try:
+            frames.append(load_photo(params.source, job.photo, params.frame_size))
+        except ImageError as exc:
+            frames.append(exc)
+    return frames
+
+
+def _row(job: Job, params: IdentityParams, source: str, face, matrix: np.ndarray) -> dict:
+    return {
+        "id": job.key,
+        "path": f"{IMAGES_DIR}/{job.key}.png",
+        "identity": f"{params.backend}-{job.seed}" if job.photo is None else f"photo-{job.photo.name}",
+        "seed": job.seed,
+        "order": job.order,
+        "latent_index": -1 if job.latent_index is None else job.latent_index,
+        "latent_degree": job.latent_degree,
+        "backend": params.backend,
+        "source": source,
+        "frame_path": f"{FRAMES_DIR}/{job.key}.png",
+        "face_score": round(face.score, 6),
+        "landmarks": np.round(face.landmarks, 3).tolist(),
+        "align_matrix": np.round(matrix, 6).tolist(),
+    }
+
+
+def _write_preview(out: Path, params: IdentityParams, gan: GanBackend | None, rows: list[dict]) -> str | None:
+    if params.preview_seeds == 0:
+        return None
+    if gan is not None:
+        seeds = params.seed_list()[: params.preview_seeds]
+        latents = [gan.moved_latent(s, params.preview_index, d) for s in seeds for d in params.preview_degrees]
+        frames = np.concatenate([gan.render(np.stack(chunk)) for chunk in _chunks(latents, params.batch_size)])
+        grid = seed_degree_grid(frames, seeds, params.preview_degrees, params.preview_index)
+    elif rows:
+        shown = rows[: params.preview_seeds * 8]
+        grid = contact_sheet([read_image(out / r["path"]) for r in shown], [r["id"] for r in shown])
+    else:
+        return None
+    write_image(out / "preview.png", grid)
+    return "preview.png"
+
+
+def run(params: IdentityParams, out_dir: str | Path) -> dict:
+    """Run the stage into `out_dir` (resuming a crashed run of the same parameters); returns the summary."""
+    out = Path(out_dir)
+    telemetry = StageTelemetry(STAGE)
+    started = time.perf_counter()
+    with Journal(out, params.model_dump()) as journal:
+        gan: GanBackend | None = None
+        skipped_files: list[str] = []
+        with telemetry.timed("load"):
+            if params.backend == "folder":
+                photos, skipped_files = list_photos(params.source, params.count)
+                jobs = [Job(f"{p.order}_{p.order:06d}", p.order, p.order, photo=p) for p in photos]
+                source_of = {j.key: j.photo.name for j in jobs}
+            else:
+                gan = make_gan_backend(params, out / ".cache")
+                jobs = plan_gan_jobs(params)
+                source_of = {}
+            detector = FaceDetector(min_confidence=params.min_face_confidence, device=params.device)
+        skipped_details = [f"{params.source}/{name}: not an image file (by its suffix)" for name in skipped_files]
+        for detail in skipped_details:
+            telemetry.rejected("not_an_image", detail)
+        todo = [j for j in jobs if not journal.finished(j.key)]
+        if len(todo) < len(jobs):
+            log.info("resuming: %d of %d images already finished in %s", len(jobs) - len(todo), len(jobs), out)
+        bar = progress(None, desc=f"{STAGE} ({params.backend})", total=len(todo))
+        for batch in _chunks(todo, params.batch_size):
+            batch_start = time.perf_counter()
+            telemetry.seen(len(batch))
+            with telemetry.timed("generate" if gan else "read"):
+                frames = _frames_for(batch, params, gan)
+            good = [i for i, f in enumerate(frames) if not isinstance(f, ImageError)]
+            with telemetry.timed("detect"):
+                detections = dict(zip(good, detector.detect([frames[i] for i in good])))
+            produced = 0
+            for i, job in enumerate(batch):
+                frame = frames[i]
+                if isinstance(frame, ImageError):
+                    telemetry.rejected("unreadable", str(frame))
+                    journal.record_rejected(job.key, "unreadable", str(frame))
+                    continue
+                if not detections[i]:
+                    what = source_of.get(job.key, f"seed {job.seed}")
+                    detail = f"{what}: no face with confidence >= {params.min_face_confidence}"
+                    telemetry.rejected("no_face", detail)
+                    journal.record_rejected(job.key, "no_face", detail)
+                    continue
+                face = detections[i][0]
+                with telemetry.timed("align_write"):
+                    aligned = align(frame, face.landmarks, params.crop_size, params.crop_padding)
+                    write_image(out / FRAMES_DIR / f"{job.key}.png", frame)
+                    write_image(out / IMAGES_DIR / f"{job.key}.png", aligned.crop)
+                source = source_of.get(job.key, gan.source if gan else "")
+                journal.record_ok(job.key, _row(job, params, source, face, aligned.matrix))
+                produced += 1
+            telemetry.produced(produced, (time.perf_counter() - batch_start) / max(len(batch), 1))
+            bar.update(len(batch))
+        bar.close()
+        rows = sorted(journal.done.values(), key=lambda r: r["order"])
+        write_manifest(out, rows)
+        with telemetry.timed("preview"):
+            preview = _write_preview(out, params, gan, rows)
+        rejected: dict[str, int] = {}
+        for entry in journal.rejected.values():
+            rejected[entry["reason"]] = rejected.get(entry["reason"], 0) + 1
+        if skipped_files:
+            rejected["not_an_image"] = len(skipped_files)
+        counts = {"planned": len(jobs), "identities": len(rows), "rejected": rejected}
+        problems = skipped_details + [e["detail"] for e in journal.rejected.values()]
+        telemetry.timings["total"] = time.perf_counter() - started
+        write_stage_info(out, STAGE, params.model_dump(), counts, telemetry.timings,
+                         extra={"preview": preview, "problems": problems[:1000],
+                                "source": gan.source if gan else params.source})
+    telemetry.push()
+    if not rows:
+        raise RuntimeError(f"{STAGE}: no identities produced in {out} (rejected: {rejected})")
+    return counts

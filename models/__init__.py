@@ -1,0 +1,1 @@
+"""Networks only (generators, editors, classifiers) and their safe checkpoint loading."""
