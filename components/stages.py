@@ -1,0 +1,38 @@
+"""The registry of stages: name -> parameter model and run function (imported lazily).
+
+The CLI, the embedded run and the KFP pipeline all read this table, so a new stage
+is added in one place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    params_path: str  # "module:Class"
+    run_path: str  # "module:function"
+    help: str
+    takes_input: bool  # reads a previous stage's dataset
+
+    @staticmethod
+    def _load(path: str):
+        module, attr = path.split(":")
+        return getattr(import_module(module), attr)
+
+    @property
+    def params(self) -> type:
+        return self._load(self.params_path)
+
+    @property
+    def run(self) -> Callable:
+        return self._load(self.run_path)
+
+
+STAGES: dict[str, Stage] = {
+    "identity": Stage("identity", "components.identity.params:IdentityParams", "components.identity.run:run",
+                      "generate or collect aligned identity faces (dcgan64, stylegan2, folder)", takes_input=False),
+}

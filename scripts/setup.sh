@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Create .venv and install fersynth with everything it needs, offline-friendly and idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
+# torch and torchvision first, as the pinned pair (other torch pins break torchvision's ops).
+"${PIP[@]}" install "torch==2.14.1" "torchvision==0.29.1"
+"${PIP[@]}" install -e ".[dev]"
+# These two carry stale or unneeded pins in their metadata; we need only their code and weights.
+"${PIP[@]}" install --no-deps "facenet-pytorch==2.6.0" "gan-face-generate==1.1.1"
+.venv/bin/python -c "import torch, torchvision, cv2, facenet_pytorch, kfp; print('fersynth environment ready:', 'torch', torch.__version__, 'opencv', cv2.__version__, 'kfp', kfp.__version__)"
