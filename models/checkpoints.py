@@ -25,6 +25,8 @@ class CheckpointError(ValueError):
 
 
 def sha256_of(path: str | Path) -> str:
+    if not Path(path).is_file():
+        raise CheckpointError(f"{path}: weights file not found")
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

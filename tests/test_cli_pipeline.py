@@ -1,0 +1,56 @@
+import json
+import subprocess
+import sys
+
+import yaml
+
+from components.cli import main
+from components.common.manifest import read_manifest
+from pipelines.local_run import resolve_config
+
+
+def test_stage_subcommand(tmp_path, capsys):
+    code = main(["identity", "--count", "3", "--seed-start", "100", "--preview-seeds", "0",
+                 "--out", str(tmp_path / "ids")])
+    assert code == 0
+    rows = read_manifest(tmp_path / "ids")
+    assert {r["seed"] for r in rows} <= {100, 101, 102} and rows
+    assert "identity:" in capsys.readouterr().out
+
+
+def test_bad_parameters_exit_2_with_a_reason(tmp_path, capsys):
+    assert main(["identity", "--count", "0", "--out", str(tmp_path)]) == 2
+    assert "count: Input should be greater than or equal to 1" in capsys.readouterr().err
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("identity: {count: 3}\nexpresion: {}\n")
+    assert main(["run", "--config", str(cfg), "--out", str(tmp_path / "run")]) == 2
+    assert "unknown stage sections ['expresion']" in capsys.readouterr().err
+
+
+def test_missing_weights_is_a_clear_error(tmp_path, capsys):
+    code = main(["identity", "--backend", "stylegan2", "--weights", str(tmp_path / "none.pkl"),
+                 "--out", str(tmp_path / "o")])
+    assert code == 1
+    assert "none.pkl: weights file not found" in capsys.readouterr().err
+
+
+def test_embedded_run_goes_through_kfp_local(tmp_path):
+    cfg = tmp_path / "small.yaml"
+    cfg.write_text(yaml.safe_dump({"identity": {"count": 4, "preview_seeds": 2, "pca_samples": 128,
+                                                "pca_components": 4, "preview_degrees": [-1.0, 1.0]}}))
+    run_dir = tmp_path / "run"
+    # A separate process, as a user runs it: the KFP runner launches the stage as a subprocess too.
+    result = subprocess.run([sys.executable, "-m", "components.cli", "run", "--config", str(cfg),
+                             "--out", str(run_dir)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    counts = summary["stages"]["identity"]["counts"]
+    assert counts["planned"] == 4 and counts["identities"] == len(read_manifest(run_dir / "identity"))
+    assert (run_dir / "identity" / "preview.png").exists()
+    assert (run_dir / "identity").resolve().is_relative_to(run_dir / "kfp")  # a KFP artifact
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["identity"]["count"] == 4
+
+
+def test_demo_config_is_valid_and_big_enough():
+    params = resolve_config(None)
+    assert params["identity"]["backend"] == "dcgan64" and params["identity"]["count"] >= 200
