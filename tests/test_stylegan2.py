@@ -124,3 +124,20 @@ def test_checksum_is_checked(tmp_path):
 
 def test_seed_to_z_matches_generate_py():
     assert np.array_equal(z_from_seed(42, 512), np.random.RandomState(42).randn(1, 512))
+
+
+def test_batched_modulation_equals_per_sample_weights():
+    """Input/output scaling must equal convolving each sample with its own demodulated weights."""
+    torch.manual_seed(3)
+    x, weight, styles = torch.randn(3, 6, 8, 8), torch.randn(4, 6, 3, 3), torch.randn(3, 6)
+    f = blur_filter()
+    for up in (1, 2):
+        got = modulated_conv2d(x, weight, styles, up=up, resample_filter=f)
+        for i in range(3):
+            w = weight * styles[i].reshape(1, -1, 1, 1)
+            w = w / (w.square().sum(dim=[1, 2, 3], keepdim=True) + 1e-8).sqrt()
+            if up == 1:
+                ref = F.conv2d(x[i:i + 1], w, padding=1)
+            else:
+                ref = F.conv2d(upfirdn2d(x[i:i + 1], f, up=2, pad=(3, 2, 3, 2), gain=4), w.flip([2, 3]))
+            assert torch.allclose(got[i:i + 1], ref, atol=1e-4)
