@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
+from components.common import storage
 from components.common.config import ConfigError, add_arguments, from_args, load_config
 from components.stages import STAGES
 
@@ -20,8 +20,8 @@ def _stage_parser(sub, stage) -> None:
     parser = sub.add_parser(stage.name, help=stage.help, description=stage.help)
     parser.add_argument("--config", help="YAML config; the section named after the stage is used")
     if stage.takes_input:
-        parser.add_argument("--in", dest="in_dir", required=True, help="input dataset directory")
-    parser.add_argument("--out", dest="out_dir", required=True, help="output dataset directory")
+        parser.add_argument("--in", dest="in_dir", required=True, help="input dataset directory or s3:// prefix")
+    parser.add_argument("--out", dest="out_dir", required=True, help="output dataset directory or s3:// prefix")
     add_arguments(parser, stage.params)
     parser.set_defaults(command=stage.name)
 
@@ -53,9 +53,14 @@ def main(argv: list[str] | None = None) -> int:
         stage = STAGES[args.command]
         section = load_config(args.config).get(stage.name, {}) if args.config else {}
         params = from_args(stage.params, args, section, where=args.config or "command line")
-        inputs = (args.in_dir,) if stage.takes_input else ()
-        counts = stage.run(params, *inputs, args.out_dir)
-        print(f"{stage.name}: {counts} -> {Path(args.out_dir)}")
+        # Datasets may live in a bucket: stages work on local folders, synced around the run.
+        inputs = (storage.local_path(args.in_dir, download=True),) if stage.takes_input else ()
+        out_dir = storage.local_path(args.out_dir, download=False)
+        counts = stage.run(params, *inputs, out_dir)
+        if storage.parse_uri(args.out_dir).scheme == "s3":
+            files = storage.upload_dir(out_dir, args.out_dir)
+            log.info("uploaded %d files to %s", files, args.out_dir)
+        print(f"{stage.name}: {counts} -> {args.out_dir}")
         return 0
     except ConfigError as exc:
         print(f"fersynth: {exc}", file=sys.stderr)

@@ -19,3 +19,25 @@ def grace_hopper_path() -> Path:
     import matplotlib
 
     return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3 server (Ceph RGW) on loopback for the whole session."""
+    from .services import CephRGW, ceph_available
+
+    if not ceph_available():
+        pytest.skip("Ceph RGW is not installed (apt-get install radosgw ceph-mon ceph-osd; .ci/run does)")
+    server = CephRGW(tmp_path_factory.mktemp("ceph"))
+    info = server.start()
+    yield info
+    server.stop()
+
+
+@pytest.fixture()
+def s3_env(s3_server, monkeypatch):
+    """Point fersynth at the test server through the environment, as a user would."""
+    monkeypatch.setenv("FERSYNTH_S3_ENDPOINT", s3_server.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    return s3_server

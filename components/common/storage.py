@@ -62,13 +62,19 @@ def _s3_client():
     access, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
     if not access or not secret:
         raise StorageError("s3:// URIs need AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
+    # Retries are ours (_with_retries, which names the object); the HTTP pool makes one attempt each.
+    import urllib3
+
+    http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=5, read=120), retries=False,
+                               maxsize=8, cert_reqs="CERT_REQUIRED" if secure else "CERT_NONE")
     return Minio(host, access_key=access, secret_key=secret, secure=secure,
-                 region=os.environ.get("AWS_REGION") or None)
+                 region=os.environ.get("AWS_REGION") or None, http_client=http)
 
 
 def _with_retries(action: str, what: str, fn, attempts: int = 4, base_delay: float = 0.5):
     """Retry transient failures with exponential backoff, then fail naming the object."""
     from minio.error import S3Error
+    from urllib3.exceptions import HTTPError
 
     for attempt in range(1, attempts + 1):
         try:
@@ -78,7 +84,7 @@ def _with_retries(action: str, what: str, fn, attempts: int = 4, base_delay: flo
                             "InvalidAccessKeyId"):
                 raise StorageError(f"{action} {what}: {exc.code}") from None
             error = f"{exc.code}"
-        except OSError as exc:  # connection refused, timeouts, resets
+        except (OSError, HTTPError) as exc:  # connection refused, timeouts, resets
             error = type(exc).__name__
         if attempt == attempts:
             raise StorageError(f"{action} {what}: failed after {attempts} attempts ({error})")
@@ -133,14 +139,35 @@ def list_files(uri: str | Location) -> Iterator[str]:
 
 
 def upload_dir(local_dir: str | Path, uri: str) -> int:
-    """Copy every file below `local_dir` to `uri`; returns the number of files."""
+    """Copy every file below `local_dir` to `uri`, except hidden working files (journal, lock, caches)."""
     local_dir = Path(local_dir)
     dest = parse_uri(uri)
     count = 0
     for name in list_files(str(local_dir)):
+        if any(part.startswith(".") for part in name.split("/")):
+            continue
         write_bytes(dest.child(name), (local_dir / name).read_bytes())
         count += 1
     return count
+
+
+def staging_dir(uri: str) -> Path:
+    """A stable local folder for an s3:// dataset, so an interrupted stage resumes where it stopped."""
+    import hashlib
+
+    cache = Path(os.environ.get("FERSYNTH_CACHE", Path.home() / ".cache" / "fersynth"))
+    return cache / "staging" / hashlib.sha1(uri.encode()).hexdigest()[:16]
+
+
+def local_path(uri: str, download: bool) -> Path:
+    """A local directory for `uri`: the path itself, or a staging copy of an s3:// prefix."""
+    loc = parse_uri(uri)
+    if loc.scheme == "file":
+        return Path(loc.key)
+    local = staging_dir(uri)
+    if download:
+        download_dir(uri, local)
+    return local
 
 
 def download_dir(uri: str, local_dir: str | Path) -> int:

@@ -1,0 +1,104 @@
+"""Storage by URI, against the local disk and a real S3 server (Ceph RGW) on loopback."""
+import shutil
+
+import pytest
+from minio import Minio
+from PIL import Image
+
+from components.cli import main
+from components.common import storage
+from components.common.manifest import read_manifest, read_stage_info
+from components.identity.params import IdentityParams
+from components.identity.run import run
+
+
+def test_parse_uri():
+    assert storage.parse_uri("s3://bucket/a/b") == storage.Location("s3", "bucket", "a/b")
+    assert storage.parse_uri("file:///tmp/x") == storage.Location("file", "", "/tmp/x")
+    assert storage.parse_uri("rel/dir").key == "rel/dir"
+    with pytest.raises(storage.StorageError, match="needs a bucket"):
+        storage.parse_uri("s3:///nobucket")
+    with pytest.raises(storage.StorageError, match="unsupported URI scheme"):
+        storage.parse_uri("gs://bucket/x")
+
+
+def test_s3_needs_credentials_from_the_environment(monkeypatch):
+    for name in ("FERSYNTH_S3_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(storage.StorageError, match="FERSYNTH_S3_ENDPOINT"):
+        storage.read_bytes("s3://b/k")
+    monkeypatch.setenv("FERSYNTH_S3_ENDPOINT", "127.0.0.1:9")
+    with pytest.raises(storage.StorageError, match="AWS_ACCESS_KEY_ID"):
+        storage.read_bytes("s3://b/k")
+
+
+def test_local_files_round_trip(tmp_path):
+    storage.write_bytes(f"file://{tmp_path}/d/x.bin", b"abc")
+    assert storage.read_bytes(str(tmp_path / "d" / "x.bin")) == b"abc"
+    assert list(storage.list_files(str(tmp_path))) == ["d/x.bin"]
+    with pytest.raises(storage.StorageError, match="not a directory"):
+        list(storage.list_files(str(tmp_path / "missing")))
+
+
+def _bucket(server, name):
+    client = Minio(server.endpoint, server.access_key, server.secret_key, secure=False)
+    if not client.bucket_exists(name):
+        client.make_bucket(name)
+
+
+def test_s3_round_trip_and_dirs(s3_env, tmp_path):
+    _bucket(s3_env, "roundtrip")
+    storage.write_bytes("s3://roundtrip/p/one.bin", b"1" * 10)
+    assert storage.read_bytes("s3://roundtrip/p/one.bin") == b"1" * 10
+    (tmp_path / "src" / "sub").mkdir(parents=True)
+    (tmp_path / "src" / "sub" / "a.txt").write_text("a")
+    (tmp_path / "src" / ".journal.jsonl").write_text("working file, stays local")
+    assert storage.upload_dir(tmp_path / "src", "s3://roundtrip/ds") == 1
+    assert list(storage.list_files("s3://roundtrip/ds")) == ["sub/a.txt"]
+    assert storage.download_dir("s3://roundtrip/ds", tmp_path / "copy") == 1
+    assert (tmp_path / "copy" / "sub" / "a.txt").read_text() == "a"
+    with pytest.raises(storage.StorageError, match=r"read s3://roundtrip/p/missing.bin: NoSuchKey"):
+        storage.read_bytes("s3://roundtrip/p/missing.bin")
+
+
+def test_wrong_secret_is_refused_without_leaking_it(s3_env, monkeypatch):
+    _bucket(s3_env, "secrets")
+    storage.write_bytes("s3://secrets/k", b"x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    with pytest.raises(storage.StorageError) as err:
+        storage.read_bytes("s3://secrets/k")
+    assert "SignatureDoesNotMatch" in str(err.value) and "s3://secrets/k" in str(err.value)
+    assert s3_env.secret_key not in str(err.value) and "not-the-secret" not in str(err.value)
+
+
+def test_unreachable_endpoint_fails_after_retries_naming_the_object(s3_env, monkeypatch):
+    from .services import free_port
+
+    monkeypatch.setenv("FERSYNTH_S3_ENDPOINT", f"127.0.0.1:{free_port()}")
+    with pytest.raises(storage.StorageError, match=r"read s3://any/obj: failed after 4 attempts"):
+        storage.read_bytes("s3://any/obj")
+
+
+def test_folder_backend_reads_photos_from_a_bucket(s3_env, tmp_path, astronaut, grace_hopper_path):
+    _bucket(s3_env, "photos")
+    Image.fromarray(astronaut).save(tmp_path / "astronaut.png")
+    storage.write_bytes("s3://photos/faces/astronaut.png", (tmp_path / "astronaut.png").read_bytes())
+    storage.write_bytes("s3://photos/faces/hopper.jpg", grace_hopper_path.read_bytes())
+    storage.write_bytes("s3://photos/faces/broken.jpg", b"\xff\xd8\xff garbage")
+    counts = run(IdentityParams(backend="folder", source="s3://photos/faces"), tmp_path / "out")
+    assert counts["identities"] == 2 and counts["rejected"] == {"unreadable": 1}
+    assert "s3://photos/faces/broken.jpg" in "\n".join(read_stage_info(tmp_path / "out")["problems"])
+
+
+def test_stage_writes_its_dataset_to_a_bucket(s3_env, tmp_path, monkeypatch):
+    _bucket(s3_env, "datasets")
+    monkeypatch.setenv("FERSYNTH_CACHE", str(tmp_path / "cache"))
+    code = main(["identity", "--count", "2", "--preview-seeds", "0", "--out", "s3://datasets/runs/ids"])
+    assert code == 0
+    names = list(storage.list_files("s3://datasets/runs/ids"))
+    assert "manifest.csv" in names and "stage.json" in names
+    assert not any(n.startswith(".") for n in names)
+    local = storage.download_dir("s3://datasets/runs/ids", tmp_path / "back")
+    rows = read_manifest(tmp_path / "back")
+    assert local == len(names) and all((tmp_path / "back" / r["path"]).exists() for r in rows)
+    shutil.rmtree(tmp_path / "back")
