@@ -54,3 +54,18 @@ def test_embedded_run_goes_through_kfp_local(tmp_path):
 def test_demo_config_is_valid_and_big_enough():
     params = resolve_config(None)
     assert params["identity"]["backend"] == "dcgan64" and params["identity"]["count"] >= 200
+
+
+def test_pipeline_compiles_with_the_stage_image(tmp_path):
+    from kfp import compiler
+
+    from components.common.images import stage_image
+    from pipelines.fer_pipeline import fer_pipeline
+
+    compiler.Compiler().compile(fer_pipeline, str(tmp_path / "p.yaml"))
+    docs = list(yaml.safe_load_all((tmp_path / "p.yaml").read_text()))
+    executors = docs[0]["deploymentSpec"]["executors"]
+    (executor,) = executors.values()
+    assert executor["container"]["image"] == stage_image("identity")
+    defaults = docs[0]["root"]["inputDefinitions"]["parameters"]["identity"]["defaultValue"]
+    assert defaults["backend"] == "dcgan64" and "weights" not in defaults  # None values left out
