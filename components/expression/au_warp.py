@@ -1,0 +1,302 @@
+"""The `au_warp` editor: FACS action units as landmark moves, a dense warp, and texture.
+
+For each AU, a table gives how the 68 landmarks move at intensity 1, in units of the
+inter-ocular distance (IOD) of the face, with x measured outwards from the face's
+midline so one entry serves both sides. The moves of all requested AUs are summed,
+the crop is warped by a thin-plate spline through the moved landmarks (crop border
+pinned), an opening mouth gets a dark cavity instead of stretched skin, and each AU
+adds its appearance layer (furrows, folds, wrinkles, highlights) drawn at the moved
+landmarks and blended into luminance. Geometry alone leaves sad and anger
+unrecognisable: they live in texture (brow furrow of AU4, nasolabial folds of
+AU9/AU10, lid shading of AU7, chin boss of AU17).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from components.common.landmarks import INNER_LIPS, eye_centres
+
+# AU -> {landmark index: (dx outwards, dy down)} at intensity 1, in IOD units.
+AU_MOVES: dict[int, dict[int, tuple[float, float]]] = {
+    1: {21: (-0.01, -0.11), 22: (-0.01, -0.11), 20: (0.0, -0.08), 23: (0.0, -0.08), 19: (0.0, -0.04),
+        24: (0.0, -0.04)},
+    2: {17: (0.0, -0.10), 26: (0.0, -0.10), 18: (0.0, -0.10), 25: (0.0, -0.10), 19: (0.0, -0.06),
+        24: (0.0, -0.06)},
+    4: {21: (-0.05, 0.08), 22: (-0.05, 0.08), 20: (-0.03, 0.07), 23: (-0.03, 0.07), 19: (-0.01, 0.05),
+        24: (-0.01, 0.05), 18: (0.0, 0.03), 25: (0.0, 0.03), 37: (0.0, 0.01), 38: (0.0, 0.015),
+        43: (0.0, 0.015), 44: (0.0, 0.01)},
+    5: {37: (0.0, -0.045), 38: (0.0, -0.045), 43: (0.0, -0.045), 44: (0.0, -0.045), 36: (0.0, -0.01),
+        45: (0.0, -0.01)},
+    6: {40: (0.0, -0.025), 41: (0.0, -0.025), 46: (0.0, -0.025), 47: (0.0, -0.025), 36: (0.0, -0.01),
+        45: (0.0, -0.01), 1: (0.0, -0.02), 15: (0.0, -0.02)},
+    7: {40: (0.0, -0.035), 41: (0.0, -0.035), 46: (0.0, -0.035), 47: (0.0, -0.035), 37: (0.0, 0.02),
+        38: (0.0, 0.02), 43: (0.0, 0.02), 44: (0.0, 0.02)},
+    9: {31: (0.01, -0.035), 32: (0.0, -0.035), 33: (0.0, -0.035), 34: (0.0, -0.035), 35: (0.01, -0.035),
+        50: (0.0, -0.025), 51: (0.0, -0.03), 52: (0.0, -0.025), 21: (0.0, 0.03), 22: (0.0, 0.03)},
+    10: {49: (0.0, -0.035), 50: (0.0, -0.05), 51: (0.0, -0.04), 52: (0.0, -0.05), 53: (0.0, -0.035),
+         61: (0.0, -0.04), 62: (0.0, -0.035), 63: (0.0, -0.04)},
+    12: {48: (0.07, -0.06), 54: (0.07, -0.06), 60: (0.06, -0.05), 64: (0.06, -0.05), 49: (0.03, -0.03),
+         53: (0.03, -0.03), 59: (0.03, -0.02), 55: (0.03, -0.02), 50: (0.01, -0.01), 52: (0.01, -0.01)},
+    14: {48: (0.02, -0.01), 54: (0.02, -0.01), 60: (0.015, 0.0), 64: (0.015, 0.0)},
+    15: {48: (0.0, 0.06), 54: (0.0, 0.06), 60: (0.0, 0.05), 64: (0.0, 0.05), 59: (0.0, 0.02), 55: (0.0, 0.02),
+         49: (0.0, 0.02), 53: (0.0, 0.02)},
+    16: {56: (0.0, 0.05), 57: (0.0, 0.05), 58: (0.0, 0.05), 65: (0.0, 0.045), 66: (0.0, 0.045),
+         67: (0.0, 0.045), 55: (0.0, 0.02), 59: (0.0, 0.02)},
+    17: {7: (0.0, -0.04), 8: (0.0, -0.045), 9: (0.0, -0.04), 56: (0.0, -0.03), 57: (0.0, -0.035),
+         58: (0.0, -0.03), 65: (0.0, -0.02), 66: (0.0, -0.02), 67: (0.0, -0.02)},
+    20: {48: (0.08, 0.01), 54: (0.08, 0.01), 60: (0.07, 0.01), 64: (0.07, 0.01), 49: (0.04, 0.0),
+         53: (0.04, 0.0), 59: (0.04, 0.0), 55: (0.04, 0.0)},
+    23: {50: (0.0, 0.015), 51: (0.0, 0.015), 52: (0.0, 0.015), 56: (0.0, -0.015), 57: (0.0, -0.015),
+         58: (0.0, -0.015), 48: (-0.02, 0.0), 54: (-0.02, 0.0), 60: (-0.02, 0.0), 64: (-0.02, 0.0)},
+    25: {65: (0.0, 0.06), 66: (0.0, 0.06), 67: (0.0, 0.06), 56: (0.0, 0.05), 57: (0.0, 0.05), 58: (0.0, 0.05),
+         55: (0.0, 0.03), 59: (0.0, 0.03), 61: (0.0, -0.01), 62: (0.0, -0.01), 63: (0.0, -0.01)},
+    26: {8: (0.0, 0.16), 7: (0.0, 0.14), 9: (0.0, 0.14), 6: (0.0, 0.10), 10: (0.0, 0.10), 5: (0.0, 0.06),
+         11: (0.0, 0.06), 4: (0.0, 0.03), 12: (0.0, 0.03), 56: (0.0, 0.15), 57: (0.0, 0.15), 58: (0.0, 0.15),
+         55: (0.0, 0.12), 59: (0.0, 0.12), 65: (0.0, 0.16), 66: (0.0, 0.16), 67: (0.0, 0.16),
+         48: (-0.01, 0.04), 54: (-0.01, 0.04), 60: (-0.01, 0.04), 64: (-0.01, 0.04), 61: (0.0, -0.01),
+         62: (0.0, -0.01), 63: (0.0, -0.01)},
+}
+SUPPORTED_AUS = tuple(sorted(AU_MOVES))
+
+
+@dataclass(frozen=True)
+class Edit:
+    image: np.ndarray  # edited crop, RGB uint8
+    landmarks: np.ndarray  # (68, 2) where the landmarks were moved to
+
+
+def face_frame(points: np.ndarray) -> tuple[float, float]:
+    """(midline x, IOD) of a face in an aligned crop."""
+    right, left = eye_centres(points)
+    return float(points[27:31, 0].mean()), float(np.linalg.norm(left - right))
+
+
+def displaced_landmarks(points: np.ndarray, aus: dict[int, float], scale: float = 1.0) -> np.ndarray:
+    unknown = sorted(set(aus) - set(AU_MOVES))
+    if unknown:
+        raise ValueError(f"action units {unknown} are not supported by au_warp (supported: {SUPPORTED_AUS})")
+    midline, iod = face_frame(points)
+    side = np.sign(points[:, 0] - midline)
+    moved = points.copy()
+    for au, intensity in aus.items():
+        for index, (dx_out, dy) in AU_MOVES[au].items():
+            moved[index, 0] += dx_out * side[index] * intensity * iod * scale
+            moved[index, 1] += dy * intensity * iod * scale
+    return moved
+
+
+# ---- dense warp -----------------------------------------------------------------------------------
+
+def _tps_kernel(r2: np.ndarray) -> np.ndarray:
+    return np.where(r2 > 0, r2 * np.log(np.maximum(r2, 1e-12)), 0.0)
+
+
+def thin_plate_map(dst: np.ndarray, src: np.ndarray, size: int, step: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Backward maps (map_x, map_y) for cv2.remap: output pixel -> source pixel, through the spline
+    interpolating dst -> src, solved on a coarse grid and resized (a 32x32-ish grid is enough)."""
+    n = len(dst)
+    k = _tps_kernel(((dst[:, None, :] - dst[None, :, :]) ** 2).sum(-1))
+    p = np.hstack([np.ones((n, 1)), dst])
+    system = np.zeros((n + 3, n + 3))
+    system[:n, :n] = k + 1e-6 * np.eye(n)
+    system[:n, n:] = p
+    system[n:, :n] = p.T
+    rhs = np.zeros((n + 3, 2))
+    rhs[:n] = src
+    coef = np.linalg.solve(system, rhs)
+    coarse = np.arange(0, size + step, step, dtype=np.float64)
+    gx, gy = np.meshgrid(coarse, coarse)
+    grid = np.stack([gx.ravel(), gy.ravel()], 1)
+    u = _tps_kernel(((grid[:, None, :] - dst[None, :, :]) ** 2).sum(-1))
+    mapped = u @ coef[:n] + coef[n] + grid @ coef[n + 1:]
+    shape = (len(coarse), len(coarse))
+    full = (len(coarse) - 1) * step + 1
+    maps = [cv2.resize(mapped[:, i].reshape(shape).astype(np.float32), (full, full),
+                       interpolation=cv2.INTER_LINEAR)[:size, :size] for i in range(2)]
+    return maps[0], maps[1]
+
+
+def border_anchors(size: int, per_side: int = 8) -> np.ndarray:
+    t = np.linspace(0, size - 1, per_side, endpoint=False)
+    last = size - 1
+    return np.concatenate([np.stack([t, np.zeros_like(t)], 1), np.stack([np.full_like(t, last), t], 1),
+                           np.stack([last - t, np.full_like(t, last)], 1), np.stack([np.zeros_like(t), last - t], 1)])
+
+
+def warp(image: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    size = image.shape[0]
+    anchors = border_anchors(size)
+    map_x, map_y = thin_plate_map(np.vstack([dst, anchors]), np.vstack([src, anchors]), size)
+    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+# ---- mouth cavity ---------------------------------------------------------------------------------
+
+def mouth_opening(points: np.ndarray) -> float:
+    """Mean gap between inner upper and inner lower lip (61-63 vs 67-65), in pixels."""
+    return float(np.mean(points[[67, 66, 65], 1] - points[[61, 62, 63], 1]))
+
+
+def paint_cavity(image: np.ndarray, src: np.ndarray, dst: np.ndarray, teeth: float) -> np.ndarray:
+    """Fill the newly opened inner mouth with a dark cavity (and a hint of upper teeth)."""
+    opened = mouth_opening(dst) - max(mouth_opening(src), 0.0)
+    size = image.shape[0]
+    _, iod = face_frame(dst)
+    if opened < max(1.0, 0.02 * iod):
+        return image
+    if opened < 0.06 * iod:
+        teeth = 0.0  # a narrow gap shows no teeth
+    scale = 4  # draw at 4x and let blur + downsample anti-alias the polygon
+    poly = np.round(dst[INNER_LIPS] * scale).astype(np.int32)
+    mask = np.zeros((size * scale, size * scale), np.uint8)
+    cv2.fillPoly(mask, [poly], 255)
+    teeth_mask = np.zeros_like(mask)
+    if teeth > 0:
+        upper = dst[[60, 61, 62, 63, 64]]
+        band = upper + np.array([0.0, 0.22 * opened])
+        cv2.fillPoly(teeth_mask, [np.round(np.vstack([upper, band[::-1]]) * scale).astype(np.int32)], 255)
+    down = (size, size)
+    mask = cv2.resize(mask, down, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    teeth_mask = cv2.resize(teeth_mask, down, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    sigma = max(0.6, 0.015 * iod)
+    mask = cv2.GaussianBlur(mask, (0, 0), sigma)
+    teeth_mask = cv2.GaussianBlur(teeth_mask, (0, 0), sigma) * mask * min(teeth, 1.0)
+    # Cavity darkens towards the middle of the opening; teeth are an off-white band below the upper lip.
+    ys = np.arange(size, dtype=np.float32)[:, None]
+    centre = (dst[[61, 62, 63], 1].mean() + dst[[65, 66, 67], 1].mean()) / 2
+    depth = np.clip(1.0 - np.abs(ys - centre) / max(opened, 1.0), 0.0, 1.0)
+    cavity = np.array([70.0, 28.0, 30.0], np.float32) * (1.0 - 0.55 * depth)[..., None]
+    cavity = np.broadcast_to(cavity, image.shape).astype(np.float32)
+    teeth_colour = np.array([214.0, 206.0, 192.0], np.float32)
+    out = image.astype(np.float32)
+    out = out * (1 - mask[..., None]) + cavity * mask[..., None]
+    out = out * (1 - teeth_mask[..., None]) + teeth_colour * teeth_mask[..., None]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+# ---- appearance layers ----------------------------------------------------------------------------
+
+def _mirror(points: np.ndarray, midline: float) -> np.ndarray:
+    out = points.copy()
+    out[:, 0] = 2 * midline - out[:, 0]
+    return out
+
+
+def _stroke(layer: np.ndarray, pts: np.ndarray, value: float, width: float, scale: int) -> None:
+    canvas = np.zeros(layer.shape, np.float32)
+    cv2.polylines(canvas, [np.round(pts * scale).astype(np.int32)], False, 1.0,
+                  max(1, int(round(width * scale))), cv2.LINE_AA)
+    layer += canvas * value
+
+
+def _blob(layer: np.ndarray, centre: np.ndarray, axes: tuple[float, float], value: float, scale: int) -> None:
+    canvas = np.zeros(layer.shape, np.float32)
+    cv2.ellipse(canvas, (int(centre[0] * scale), int(centre[1] * scale)),
+                (max(1, int(axes[0] * scale)), max(1, int(axes[1] * scale))), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
+    layer += canvas * value
+
+
+def appearance_layer(points: np.ndarray, aus: dict[int, float], size: int) -> np.ndarray:
+    """A luminance gain map (0 = unchanged, -0.3 = 30 % darker) for the AUs, drawn at the landmarks."""
+    scale = 2
+    layer = np.zeros((size * scale, size * scale), np.float32)
+    midline, iod = face_frame(points)
+    w = 0.035 * iod
+    p = points
+
+    def both(draw):  # draw on the image-left side, then mirrored onto the other side
+        draw(p, 1.0)
+        draw(_mirror(p, midline), -1.0)
+
+    def a(au):
+        return float(aus.get(au, 0.0))
+
+    if a(4):  # glabellar furrows and brow shadow
+        for dx in (-0.07, 0.07):
+            top = np.array([midline + dx * iod, min(p[21, 1], p[22, 1]) - 0.06 * iod])
+            _stroke(layer, np.array([top, top + [dx * 0.3 * iod, 0.3 * iod]]), -0.35 * a(4), w, scale)
+        _stroke(layer, p[17:22] + [0, 0.09 * iod], -0.18 * a(4), 2 * w, scale)
+        _stroke(layer, p[22:27] + [0, 0.09 * iod], -0.18 * a(4), 2 * w, scale)
+    if a(1) or a(2):  # horizontal forehead lines, central for AU1, lateral for AU2
+        for rise in (0.22, 0.36, 0.5):
+            brow = np.vstack([p[17:22], p[22:27]]) - [0, rise * iod]
+            centre_part, lateral = brow[2:8], np.vstack([brow[:3], brow[7:]])
+            _stroke(layer, centre_part, -0.14 * a(1), w, scale)
+            _stroke(layer, lateral[:3], -0.12 * a(2), w, scale)
+            _stroke(layer, lateral[3:], -0.12 * a(2), w, scale)
+    if a(9):  # transverse wrinkles on the nose bridge
+        for t in (0.35, 0.55, 0.75):
+            y = p[27, 1] + t * (p[30, 1] - p[27, 1])
+            _stroke(layer, np.array([[midline - 0.14 * iod, y], [midline + 0.14 * iod, y + 0.01 * iod]]),
+                    -0.3 * a(9), w, scale)
+    fold = 0.3 * a(10) + 0.25 * a(9) + 0.3 * a(12) + 0.1 * a(6)
+    if fold:  # nasolabial folds, from the nose wing down past the mouth corner
+        def nasolabial(q, s):
+            wing, corner = q[31] if s > 0 else q[35], q[48] if s > 0 else q[54]
+            side = -1.0 if s > 0 else 1.0
+            start = wing + [side * 0.12 * iod, -0.02 * iod]
+            end = corner + [side * 0.1 * iod, 0.08 * iod]
+            mid = (start + end) / 2 + [side * 0.06 * iod, 0.0]
+            _stroke(layer, np.array([start, mid, end]), -fold, 1.3 * w, scale)
+        nasolabial(p, 1.0)
+        nasolabial(p, -1.0)
+    if a(6) or a(12):  # raised cheeks catch light; crow's feet at the outer eye corners
+        for cheek in ((p[41] + p[48]) / 2 + [-0.12 * iod, 0.0], (p[46] + p[54]) / 2 + [0.12 * iod, 0.0]):
+            _blob(layer, cheek, (0.22 * iod, 0.14 * iod), 0.06 * (a(6) + 0.5 * a(12)), scale)
+        for corner, s in ((p[36], -1.0), (p[45], 1.0)):
+            for angle in (-0.35, 0.0, 0.35):
+                ray = np.array([corner + [s * 0.06 * iod, 0], corner + [s * 0.2 * iod, angle * 0.2 * iod]])
+                _stroke(layer, ray, -0.22 * a(6), 0.8 * w, scale)
+    if a(7):  # tightened lower lids: a darker crease under each eye
+        _stroke(layer, p[[39, 40, 41, 36]] + [0, 0.05 * iod], -0.3 * a(7), 1.2 * w, scale)
+        _stroke(layer, p[[42, 47, 46, 45]] + [0, 0.05 * iod], -0.3 * a(7), 1.2 * w, scale)
+    if a(15):  # lines down from the lip corners
+        for corner, s in ((p[48], -1.0), (p[54], 1.0)):
+            _stroke(layer, np.array([corner + [s * 0.03 * iod, 0.03 * iod], corner + [s * 0.06 * iod, 0.28 * iod]]),
+                    -0.28 * a(15), w, scale)
+    if a(17):  # chin boss: bulge highlight and the crease above it
+        chin_top = p[57] + [0, 0.12 * iod]
+        _stroke(layer, np.array([chin_top - [0.16 * iod, 0], chin_top + [0, 0.02 * iod],
+                                 chin_top + [0.16 * iod, 0]]), -0.3 * a(17), 1.4 * w, scale)
+        _blob(layer, (p[8] + p[57]) / 2 + [0, 0.1 * iod], (0.16 * iod, 0.1 * iod), 0.08 * a(17), scale)
+    if a(20):  # stretched lip corners
+        for corner, s in ((p[48], -1.0), (p[54], 1.0)):
+            _stroke(layer, np.array([corner + [s * 0.04 * iod, 0], corner + [s * 0.14 * iod, 0.02 * iod]]),
+                    -0.18 * a(20), 0.8 * w, scale)
+    if a(23):  # pressed lips: darker lip line
+        _stroke(layer, p[60:65], -0.25 * a(23), 1.2 * w, scale)
+        _stroke(layer, p[[64, 65, 66, 67, 60]], -0.25 * a(23), 1.2 * w, scale)
+    layer = cv2.GaussianBlur(layer, (0, 0), max(0.8, 0.03 * iod * scale))
+    layer = cv2.resize(layer, (size, size), interpolation=cv2.INTER_AREA)
+    return np.clip(layer, -0.6, 0.4)
+
+
+def apply_luminance(image: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """Scale CIELAB lightness by (1 + gain), leaving colour (a, b) alone."""
+    lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    lab[..., 0] = np.clip(lab[..., 0] * (1.0 + gain), 0.0, 100.0)
+    rgb = cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+class AUWarpEditor:
+    name = "au_warp"
+
+    def __init__(self, strength: float = 1.0, appearance: bool = True):
+        self.strength = strength
+        self.appearance = appearance
+
+    def edit(self, crop: np.ndarray, landmarks: np.ndarray, aus: dict[int, float]) -> Edit:
+        aus = {au: v * self.strength for au, v in aus.items() if v > 0}
+        if not aus:
+            return Edit(crop.copy(), landmarks.copy())
+        moved = displaced_landmarks(landmarks, aus)
+        out = warp(crop, landmarks, moved)
+        teeth = aus.get(10, 0.0) + 0.6 * aus.get(12, 0.0) + 0.5 * aus.get(16, 0.0)  # lips drawn off the teeth
+        out = paint_cavity(out, landmarks, moved, teeth)
+        if self.appearance:
+            out = apply_luminance(out, appearance_layer(moved, aus, crop.shape[0]))
+        return Edit(out, moved)

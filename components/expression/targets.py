@@ -1,0 +1,132 @@
+"""Expression targets and balanced plans.
+
+A target is an emotion with an intensity, a point (rho, theta) of a GANmut-style
+polar emotion space, or an explicit FACS action-unit vector. Each resolves to AU
+intensities (EMFACS-style prototypes) and, where it has one, an emotion label.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+EMOTIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
+
+# Prototype AU sets (EMFACS-style); weights are the AU intensity at emotion intensity 1.
+PROTOTYPES: dict[str, dict[int, float]] = {
+    "neutral": {},
+    "happy": {6: 0.8, 12: 1.0},
+    "sad": {1: 1.0, 4: 0.6, 15: 1.0},
+    "surprise": {1: 1.0, 2: 1.0, 5: 0.8, 26: 1.0},
+    "fear": {1: 1.0, 2: 0.6, 4: 0.6, 5: 1.0, 20: 1.0, 26: 0.6},
+    "anger": {4: 1.0, 5: 0.7, 7: 1.0, 23: 1.0},
+    "disgust": {9: 1.0, 15: 0.6, 16: 0.6},
+    "contempt": {12: 0.5, 14: 0.8},  # unilateral in life; rendered as a weak smile with dimpler
+}
+
+# Polar space: one axis per emotion around the circle (circumplex order, valence/arousal-like),
+# neutral at the origin. theta between two axes mixes their neighbours linearly.
+POLAR_AXES: dict[str, float] = {"happy": 0.0, "surprise": 60.0, "fear": 120.0, "anger": 180.0,
+                                "disgust": 240.0, "sad": 300.0}
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str  # "emotion" | "polar" | "aus"
+    emotion: str | None  # the label, when the target has one
+    intensity: float
+    aus: dict[int, float] = field(default_factory=dict)
+    rho: float | None = None
+    theta: float | None = None
+
+    @property
+    def code(self) -> str:
+        """A short name for file names and sheets, e.g. happy-0.80, polar-30-0.70, aus-12."""
+        if self.kind == "emotion":
+            return f"{self.emotion}-{self.intensity:.2f}"
+        if self.kind == "polar":
+            return f"polar-{self.theta:g}-{self.rho:.2f}"
+        return "aus-" + "+".join(str(a) for a in sorted(self.aus))
+
+
+def emotion_target(emotion: str, intensity: float) -> Target:
+    if emotion not in PROTOTYPES:
+        raise ValueError(f"unknown emotion {emotion!r} (known: {', '.join(EMOTIONS)})")
+    aus = {au: round(w * intensity, 4) for au, w in PROTOTYPES[emotion].items()}
+    return Target("emotion", emotion, float(intensity), aus)
+
+
+def polar_target(rho: float, theta_degrees: float) -> Target:
+    """GANmut-style linear code: rho is intensity, theta picks an emotion or mixes neighbours."""
+    theta = theta_degrees % 360.0
+    names = sorted(POLAR_AXES, key=POLAR_AXES.get)
+    for i, first in enumerate(names):
+        second = names[(i + 1) % len(names)]
+        span = (POLAR_AXES[second] - POLAR_AXES[first]) % 360.0 or 360.0
+        offset = (theta - POLAR_AXES[first]) % 360.0
+        if offset < span:
+            t = offset / span
+            break
+    aus: dict[int, float] = {}
+    for emotion, weight in ((first, 1.0 - t), (second, t)):
+        for au, w in PROTOTYPES[emotion].items():
+            aus[au] = aus.get(au, 0.0) + w * weight * rho
+    label = "neutral" if rho == 0 else (first if t <= 0.5 else second)
+    aus = {a: round(v, 4) for a, v in aus.items() if v > 0}
+    return Target("polar", label, float(rho), aus, float(rho), float(theta))
+
+
+def parse_aus(spec: dict) -> dict[int, float]:
+    """{'AU12': 1.0, '6': 0.5} -> {12: 1.0, 6: 0.5}."""
+    out = {}
+    for key, value in spec.items():
+        text = str(key).upper().removeprefix("AU")
+        if not text.isdigit():
+            raise ValueError(f"bad action unit {key!r} (use e.g. AU12 or 12)")
+        if not 0.0 <= float(value) <= 2.0:
+            raise ValueError(f"{key}: intensity {value} outside [0, 2]")
+        out[int(text)] = float(value)
+    return out
+
+
+def au_target(spec: dict) -> Target:
+    aus = parse_aus(spec)
+    return Target("aus", None, max(aus.values(), default=0.0), aus)
+
+
+def draw_intensity(seed: int, what: str, k: int, low: float, high: float) -> float:
+    """A reproducible intensity for (identity seed, target, repeat), uniform in [low, high]."""
+    digest = hashlib.sha256(f"{seed}:{what}:{k}".encode()).digest()
+    u = int.from_bytes(digest[:8], "little") / 2**64
+    return round(low + (high - low) * u, 4)
+
+
+def plan_for_identity(seed: int, emotions: list[str], polar_thetas: list[float], au_specs: list[dict],
+                      low: float, high: float, repeats: int) -> list[Target]:
+    """Every requested expression for one identity (balanced), intensities drawn from [low, high]."""
+    targets = []
+    for k in range(repeats):
+        for emotion in emotions:
+            intensity = 0.0 if emotion == "neutral" else draw_intensity(seed, emotion, k, low, high)
+            targets.append(emotion_target(emotion, intensity))
+        for theta in polar_thetas:
+            targets.append(polar_target(draw_intensity(seed, f"polar{theta}", k, low, high), theta))
+    targets.extend(au_target(spec) for spec in au_specs)
+    return targets
+
+
+def au_vector(aus: dict[int, float], units: tuple[int, ...]) -> np.ndarray:
+    return np.array([aus.get(u, 0.0) for u in units], dtype=np.float32)
+
+
+def polar_code(target: Target) -> tuple[float, float]:
+    """(rho, theta in radians) for any target with an emotion label, for GAN editors."""
+    if target.kind == "polar":
+        return target.rho, math.radians(target.theta)
+    if target.emotion in POLAR_AXES:
+        return target.intensity, math.radians(POLAR_AXES[target.emotion])
+    if target.emotion == "neutral":
+        return 0.0, 0.0
+    raise ValueError(f"target {target.code} has no place in the polar emotion space")
