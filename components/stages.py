@@ -35,4 +35,9 @@ class Stage:
 STAGES: dict[str, Stage] = {
     "identity": Stage("identity", "components.identity.params:IdentityParams", "components.identity.run:run",
                       "generate or collect aligned identity faces (dcgan64, stylegan2, folder)", takes_input=False),
+    "expression": Stage("expression", "components.expression.params:ExpressionParams",
+                        "components.expression.run:run",
+                        "put emotions / polar codes / AU vectors on identities (au_warp, ganmut)", takes_input=True),
+    "adapt": Stage("adapt", "components.adapt.params:AdaptParams", "components.adapt.run:run",
+                   "paste edits back: LAB colour transfer + feathered alpha (or Poisson) blending", takes_input=True),
 }

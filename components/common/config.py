@@ -7,6 +7,7 @@ are derived from the models here; KFP pipeline parameters are derived from them 
 from __future__ import annotations
 
 import argparse
+import json
 import types
 import typing
 from pathlib import Path
@@ -52,8 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser, model: type[StageParams]) -> 
             kwargs["choices"] = list(get_args(annotation))
         elif origin in (list, tuple):
             inner = get_args(annotation)[0] if get_args(annotation) else str
-            kwargs["nargs"] = "+"
-            kwargs["type"] = inner if inner in (int, float, str) else str
+            kwargs["nargs"] = "*"
+            kwargs["type"] = inner if inner in (int, float, str) else json.loads  # e.g. '{"AU12": 1}'
         elif annotation in (int, float, str):
             kwargs["type"] = annotation
         else:

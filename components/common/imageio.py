@@ -93,8 +93,9 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
     return decode_image(data, str(path), max_pixels)
 
 
-def encode_png(rgb: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of an RGB (H, W, 3) or greyscale (H, W) uint8 image."""
+    ok, buf = cv2.imencode(".png", image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:
         raise ValueError("PNG encoding failed")
     return buf.tobytes()
@@ -114,11 +115,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def write_image(path: str | os.PathLike, rgb: np.ndarray) -> None:
-    """Write an RGB uint8 image as PNG, atomically. cv2's encoder is ~5x faster than Pillow's."""
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"{path}: expected an RGB uint8 array, got {rgb.dtype} {rgb.shape}")
-    atomic_write_bytes(path, encode_png(rgb))
+def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write an RGB or greyscale uint8 image as PNG, atomically. cv2's encoder is ~5x faster than Pillow's."""
+    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise ValueError(f"{path}: expected an RGB or greyscale uint8 array, got {image.dtype} {image.shape}")
+    atomic_write_bytes(path, encode_png(image))
 
 
 def is_image_name(name: str) -> bool:

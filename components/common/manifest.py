@@ -20,6 +20,7 @@ from typing import Any, Iterable
 from .imageio import atomic_write_bytes
 
 MANIFEST_NAME = "manifest.csv"
+ANY_STAGE = "*"
 STAGE_NAME = "stage.json"
 IMAGES_DIR = "images"
 FRAMES_DIR = "frames"
@@ -34,8 +35,9 @@ class Column:
 
 
 SCHEMA: tuple[Column, ...] = (
-    Column("id", str, "identity", "unique image id, also the file stem: <seed>_<order:06d>"),
-    Column("path", str, "identity", "image path relative to the dataset directory"),
+    # Every stage writes its own images, so id and path belong to whichever stage wrote the dataset.
+    Column("id", str, ANY_STAGE, "unique image id, also the file stem: <seed>_<order:06d>"),
+    Column("path", str, ANY_STAGE, "image path relative to the dataset directory"),
     Column("identity", str, "identity", "identity key shared by every image of one face"),
     Column("seed", int, "identity", "generator seed, or the source file's order for real photos"),
     Column("order", int, "identity", "running number of the image within the run"),
@@ -47,6 +49,17 @@ SCHEMA: tuple[Column, ...] = (
     Column("face_score", float, "identity", "face detector confidence"),
     Column("landmarks", list, "identity", "5 landmarks in frame pixels [[x, y] x5]"),
     Column("align_matrix", list, "identity", "2x3 similarity transform frame -> crop"),
+    Column("parent_id", str, "expression", "id of the identity image the expression was put on"),
+    Column("target_kind", str, "expression", "emotion | polar | aus"),
+    Column("target_emotion", str, "expression", "emotion label of the target (empty for AU-only targets)"),
+    Column("target_intensity", float, "expression", "emotion intensity / polar rho / largest AU intensity"),
+    Column("target_aus", dict, "expression", "target AU intensities {\"12\": 0.8, ...}"),
+    Column("target_rho", float, "expression", "polar emotion code: intensity"),
+    Column("target_theta", float, "expression", "polar emotion code: angle in degrees"),
+    Column("editor", str, "expression", "expression editor that made the image"),
+    Column("landmarks68", list, "expression", "68 landmarks of the unedited crop (crop pixels)"),
+    Column("edited_landmarks68", list, "expression", "where the editor moved them"),
+    Column("reference_path", str, "adapt", "the unedited face at the final geometry (for FR metrics)"),
 )
 COLUMNS: dict[str, Column] = {c.name: c for c in SCHEMA}
 
@@ -123,7 +136,7 @@ def add_columns(rows: list[dict[str, Any]], stage: str, values: dict[str, list[A
         column = COLUMNS.get(name)
         if column is None:
             raise ManifestError(f"column {name!r} is not in the manifest schema")
-        if column.owner != stage:
+        if column.owner not in (stage, ANY_STAGE):
             raise ManifestError(f"stage {stage!r} may not write column {name!r} (owned by {column.owner!r})")
         if len(column_values) != len(rows):
             raise ManifestError(f"column {name!r}: {len(column_values)} values for {len(rows)} rows")

@@ -19,12 +19,12 @@ from components.common.faces import FaceDetector, align
 from components.common.imageio import ImageError, read_image, write_image
 from components.common.journal import Journal
 from components.common.manifest import FRAMES_DIR, IMAGES_DIR, write_manifest, write_stage_info
+from components.common.sheets import labelled_grid, tiled
 from components.common.telemetry import StageTelemetry, progress
 
 from .folder import list_photos, load_photo
 from .generators import GanBackend, make_gan_backend
 from .params import IdentityParams
-from .preview import contact_sheet, seed_degree_grid
 
 STAGE = "identity"
 log = logging.getLogger("fersynth.identity")
@@ -94,10 +94,13 @@ def _write_preview(out: Path, params: IdentityParams, gan: GanBackend | None, ro
         seeds = params.seed_list()[: params.preview_seeds]
         latents = [gan.moved_latent(s, params.preview_index, d) for s in seeds for d in params.preview_degrees]
         frames = np.concatenate([gan.render(np.stack(chunk)) for chunk in _chunks(latents, params.batch_size)])
-        grid = seed_degree_grid(frames, seeds, params.preview_degrees, params.preview_index)
+        cols = len(params.preview_degrees)
+        cells = [list(frames[r * cols:(r + 1) * cols]) for r in range(len(seeds))]
+        grid = labelled_grid(cells, [str(s) for s in seeds], [f"{d:+.1f}" for d in params.preview_degrees],
+                             corner=f"dir {params.preview_index}")
     elif rows:
         shown = rows[: params.preview_seeds * 8]
-        grid = contact_sheet([read_image(out / r["path"]) for r in shown], [r["id"] for r in shown])
+        grid = tiled([read_image(out / r["path"]) for r in shown], [r["id"] for r in shown])
     else:
         return None
     write_image(out / "preview.png", grid)

@@ -1,0 +1,56 @@
+"""Parameters of the expression stage (the one source for CLI flags, YAML and KFP)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from components.common.config import StageParams
+
+from .targets import EMOTIONS, parse_aus
+
+
+class ExpressionParams(StageParams):
+    editor: Literal["au_warp", "ganmut"] = Field("au_warp", description="how expressions are put on faces")
+    emotions: list[str] = Field(["neutral", "happy", "sad", "surprise", "fear", "disgust", "anger"],
+                                description="emotions every identity gets (balanced plan)")
+    polar_thetas: list[float] = Field([], description="extra GANmut-style targets: angles in degrees")
+    au_targets: list[dict[str, float]] = Field([], description="extra explicit AU vectors, e.g. {\"AU12\": 1}")
+    intensity_min: float = Field(0.6, ge=0.0, le=2.0, description="lowest drawn intensity (or polar rho)")
+    intensity_max: float = Field(1.0, ge=0.0, le=2.0, description="highest drawn intensity (or polar rho)")
+    repeats: int = Field(1, ge=1, le=20, description="intensities drawn per identity and emotion")
+    max_identities: int | None = Field(None, ge=1, description="use at most this many identities")
+    strength: float = Field(1.0, ge=0.0, le=3.0, description="au_warp: scale of every AU move and layer")
+    appearance: bool = Field(True, description="au_warp: add the AU texture layers (furrows, folds)")
+    checkpoint: str | None = Field(None, description="ganmut: generator checkpoint path/URI")
+    checkpoint_sha256: str | None = Field(None, description="expected sha256 of the checkpoint")
+    batch_size: int = Field(16, ge=1, le=512, description="ganmut: faces per forward pass")
+    sheet_identities: int = Field(8, ge=0, le=64, description="rows of the contact sheet (0: none)")
+    device: str = Field("cpu", description="torch device for GAN editors")
+
+    @field_validator("emotions")
+    @classmethod
+    def _known_emotions(cls, value: list[str]) -> list[str]:
+        unknown = [e for e in value if e not in EMOTIONS]
+        if unknown:
+            raise ValueError(f"unknown emotions {unknown} (known: {', '.join(EMOTIONS)})")
+        if len(set(value)) != len(value):
+            raise ValueError("emotions are listed twice")
+        return value
+
+    @field_validator("au_targets")
+    @classmethod
+    def _valid_aus(cls, value: list[dict[str, float]]) -> list[dict[str, float]]:
+        for spec in value:
+            parse_aus(spec)
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> "ExpressionParams":
+        if self.intensity_min > self.intensity_max:
+            raise ValueError("intensity_min is above intensity_max")
+        if not (self.emotions or self.polar_thetas or self.au_targets):
+            raise ValueError("no targets: give emotions, polar_thetas or au_targets")
+        if self.editor == "ganmut" and not self.checkpoint:
+            raise ValueError("editor 'ganmut' needs 'checkpoint' (train one with `fersynth train-ganmut`)")
+        return self

@@ -1,0 +1,162 @@
+"""The expression stage: identities x targets -> edited face crops.
+
+Input: an identity dataset. Output: images/<seed>_<order:06d>.png (edited crops),
+frames/<identity id>.png (each identity's frame, once), manifest.csv with the
+target of every image, stage.json and contact_sheet.png (rows: identities,
+columns: targets). Every identity gets every requested target (a balanced plan);
+faces whose 68 landmarks cannot be found are dropped with the reason.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from components.common.imageio import ImageError, read_image, write_image
+from components.common.journal import Journal
+from components.common.landmarks import LandmarkError, detect_on_aligned
+from components.common.manifest import (FRAMES_DIR, IMAGES_DIR, MANIFEST_NAME, read_manifest, write_manifest,
+                                        write_stage_info)
+from components.common.sheets import labelled_grid
+from components.common.telemetry import StageTelemetry, progress
+
+from .editors import make_editor
+from .params import ExpressionParams
+from .targets import Target, plan_for_identity
+
+STAGE = "expression"
+log = logging.getLogger("fersynth.expression")
+
+
+def _targets(params: ExpressionParams, seed: int) -> list[Target]:
+    return plan_for_identity(seed, params.emotions, params.polar_thetas, params.au_targets,
+                             params.intensity_min, params.intensity_max, params.repeats)
+
+
+def _row(parent: dict, key: str, target: Target, editor: str, src: np.ndarray, dst: np.ndarray) -> dict:
+    return {
+        **{k: v for k, v in parent.items() if k not in ("id", "path")},
+        "id": key,
+        "path": f"{IMAGES_DIR}/{key}.png",
+        "frame_path": f"{FRAMES_DIR}/{parent['id']}.png",
+        "parent_id": parent["id"],
+        "target_kind": target.kind,
+        "target_emotion": target.emotion,
+        "target_intensity": target.intensity,
+        "target_aus": {str(a): v for a, v in sorted(target.aus.items())},
+        "target_rho": target.rho,
+        "target_theta": target.theta,
+        "editor": editor,
+        "landmarks68": np.round(src, 2).tolist(),
+        "edited_landmarks68": np.round(dst, 2).tolist(),
+    }
+
+
+def contact_sheet(out: Path, rows: list[dict], identities: int, label=lambda r: r["id"]) -> str | None:
+    """Rows: the first identities; columns: their targets in plan order."""
+    if identities == 0 or not rows:
+        return None
+    by_parent: dict[str, list[dict]] = {}
+    for row in rows:
+        by_parent.setdefault(row["parent_id"], []).append(row)
+    parents = list(by_parent)[:identities]
+    columns = max(len(by_parent[p]) for p in parents)
+    widest = next(by_parent[p] for p in parents if len(by_parent[p]) == columns)
+    col_labels = [_code(r) for r in widest]
+    cells = [[read_image(out / r["path"]) for r in by_parent[p]] for p in parents]
+    grid = labelled_grid(cells, [str(by_parent[p][0]["seed"]) for p in parents], col_labels, corner="seed")
+    write_image(out / "contact_sheet.png", grid)
+    return "contact_sheet.png"
+
+
+def _code(row: dict) -> str:
+    """Column label: the target without its intensity, which is drawn per identity."""
+    if row["target_kind"] == "emotion":
+        return row["target_emotion"]
+    if row["target_kind"] == "polar":
+        return f"polar {row['target_theta']:g}"
+    return "AU" + "+".join(row["target_aus"])
+
+
+def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path) -> dict:
+    in_dir, out = Path(in_dir), Path(out_dir)
+    telemetry = StageTelemetry(STAGE)
+    started = time.perf_counter()
+    parents = read_manifest(in_dir)[: params.max_identities]
+    input_digest = hashlib.sha256((in_dir / MANIFEST_NAME).read_bytes()).hexdigest()[:16]
+    with Journal(out, {"params": params.model_dump(), "input": input_digest}) as journal:
+        with telemetry.timed("load"):
+            editor = make_editor(params, out / ".cache")
+        plan = []  # (parent, [(key, target)])
+        order = 0
+        for parent in parents:
+            jobs = []
+            for target in _targets(params, parent["seed"]):
+                jobs.append((f"{parent['seed']}_{order:06d}", target))
+                order += 1
+            plan.append((parent, jobs))
+        total = sum(len(jobs) for _, jobs in plan)
+        bar = progress(None, desc=f"{STAGE} ({params.editor})", total=total)
+        for parent, jobs in plan:
+            todo = [(k, t) for k, t in jobs if not journal.finished(k)]
+            if not todo:
+                bar.update(len(jobs))
+                continue
+            batch_start = time.perf_counter()
+            telemetry.seen(len(todo))
+            try:
+                crop = read_image(in_dir / parent["path"])
+                with telemetry.timed("landmarks"):
+                    landmarks = detect_on_aligned(crop)
+                frame_src = in_dir / parent["frame_path"]
+                frame_dst = out / FRAMES_DIR / f"{parent['id']}.png"
+                if not frame_dst.exists():
+                    frame_dst.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(frame_src, frame_dst.with_suffix(".tmp"))
+                    frame_dst.with_suffix(".tmp").replace(frame_dst)
+            except (ImageError, LandmarkError, OSError) as exc:
+                reason = "landmarks_failed" if isinstance(exc, LandmarkError) else "unreadable"
+                detail = f"{in_dir / parent['path']}: {exc}"
+                telemetry.rejected(reason, detail)
+                for key, _ in todo:
+                    journal.record_rejected(key, reason, detail)
+                bar.update(len(jobs))
+                continue
+            with telemetry.timed("edit"):
+                edits = editor.edit_batch([crop] * len(todo), [landmarks] * len(todo), [t for _, t in todo])
+            for (key, target), edit in zip(todo, edits):
+                with telemetry.timed("write"):
+                    write_image(out / IMAGES_DIR / f"{key}.png", edit.image)
+                journal.record_ok(key, _row(parent, key, target, editor.name, landmarks, edit.landmarks))
+            telemetry.produced(len(todo), (time.perf_counter() - batch_start) / len(todo))
+            bar.update(len(jobs))
+        bar.close()
+        rows = sorted(journal.done.values(), key=lambda r: r["id"].split("_")[1])
+        write_manifest(out, rows)
+        with telemetry.timed("sheet"):
+            sheet = contact_sheet(out, rows, params.sheet_identities)
+        rejected: dict[str, int] = {}
+        for entry in journal.rejected.values():
+            rejected[entry["reason"]] = rejected.get(entry["reason"], 0) + 1
+        counts = {"identities_in": len(parents), "planned": total, "images": len(rows), "rejected": rejected,
+                  "per_emotion": _per_emotion(rows)}
+        telemetry.timings["total"] = time.perf_counter() - started
+        problems = sorted({e["detail"] for e in journal.rejected.values()})
+        write_stage_info(out, STAGE, params.model_dump(), counts, telemetry.timings,
+                         extra={"contact_sheet": sheet, "problems": problems[:1000], "input": input_digest})
+    telemetry.push()
+    if not rows:
+        raise RuntimeError(f"{STAGE}: no images produced in {out} (rejected: {rejected})")
+    return counts
+
+
+def _per_emotion(rows: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        label = row["target_emotion"] or "unlabelled"
+        counts[label] = counts.get(label, 0) + 1
+    return counts
