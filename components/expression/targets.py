@@ -22,7 +22,7 @@ PROTOTYPES: dict[str, dict[int, float]] = {
     "surprise": {1: 1.0, 2: 1.0, 5: 0.8, 26: 1.0},
     "fear": {1: 1.0, 2: 0.6, 4: 0.6, 5: 1.0, 20: 1.0, 26: 0.6},
     "anger": {4: 1.0, 5: 0.7, 7: 1.0, 23: 1.0},
-    "disgust": {9: 1.0, 15: 0.6, 16: 0.6},
+    "disgust": {9: 1.0, 10: 0.6, 15: 0.6, 16: 0.6},
     "contempt": {12: 0.5, 14: 0.8},  # unilateral in life; rendered as a weak smile with dimpler
 }
 
