@@ -4,15 +4,30 @@ pipeline defaults (so nothing is declared twice)."""
 from kfp import dsl
 from kfp.dsl import Dataset
 
+from components.adapt.component import adapt_op
+from components.adapt.params import AdaptParams
+from components.expression.component import expression_op
+from components.expression.params import ExpressionParams
 from components.identity.component import identity_op
 from components.identity.params import IdentityParams
 
-# KFP parameter values cannot be None: unset optional fields are left out and take the model default.
-IDENTITY_DEFAULTS = IdentityParams().model_dump(exclude_none=True)
+
+def defaults(model) -> dict:
+    # KFP parameter values cannot be None: unset optional fields are left out and take the model default.
+    return model().model_dump(exclude_none=True)
+
+
+# Where each stage's dataset lands: stage -> (KFP task name, output artifact name).
+STAGE_OUTPUTS = {"identity": ("identity-op", "identities"), "expression": ("expression-op", "expressions"),
+                 "adapt": ("adapt-op", "images")}
 
 
 @dsl.pipeline(name="fersynth", description="Synthetic facial-expression data for FER")
-def fer_pipeline(identity: dict = IDENTITY_DEFAULTS) -> Dataset:
-    identity_task = identity_op(params=identity)
-    identity_task.set_display_name("identity generation")
-    return identity_task.outputs["identities"]
+def fer_pipeline(identity: dict = defaults(IdentityParams), expression: dict = defaults(ExpressionParams),
+                 adapt: dict = defaults(AdaptParams)) -> Dataset:
+    identity_task = identity_op(params=identity).set_display_name("identity generation")
+    expression_task = expression_op(params=expression, identities=identity_task.outputs["identities"])
+    expression_task.set_display_name("expression editing")
+    adapt_task = adapt_op(params=adapt, expressions=expression_task.outputs["expressions"])
+    adapt_task.set_display_name("colour and alpha adaptation")
+    return adapt_task.outputs["images"]

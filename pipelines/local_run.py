@@ -38,7 +38,7 @@ def resolve_config(config_path: str | Path | None) -> dict[str, dict]:
 def run_local(config_path: str | Path | None = None, out_dir: str | Path | None = None) -> dict:
     from kfp import local
 
-    from pipelines.fer_pipeline import fer_pipeline
+    from pipelines.fer_pipeline import STAGE_OUTPUTS, fer_pipeline
 
     params = resolve_config(config_path)
     run_dir = Path(out_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")).resolve()
@@ -52,18 +52,22 @@ def run_local(config_path: str | Path | None = None, out_dir: str | Path | None 
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
         warnings.filterwarnings("ignore", message=".*accelerator.*")
         task = fer_pipeline(**params)
-    artifact_dir = Path(task.output.path)
-    link = run_dir / "identity"
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(artifact_dir)
-    stages = {"identity": read_stage_info(link)}
+    pipeline_dir = Path(task.output.path).parents[1]  # <root>/<pipeline>-<timestamp>
+    stages = {}
+    for name, (task_name, output) in STAGE_OUTPUTS.items():
+        link = run_dir / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(pipeline_dir / task_name / output)
+        stages[name] = read_stage_info(link)
     summary = {
         "run_dir": str(run_dir),
         "wall_s": round(time.perf_counter() - started, 2),
         "stages": {name: {"counts": info["counts"], "timings_s": info["timings_s"], "dataset": name}
                    for name, info in stages.items()},
-        "preview": f"identity/{stages['identity'].get('preview')}" if stages["identity"].get("preview") else None,
+        "preview": f"identity/{stages['identity']['preview']}" if stages["identity"].get("preview") else None,
+        "contact_sheet": f"adapt/{stages['adapt']['contact_sheet']}" if stages["adapt"].get("contact_sheet")
+        else None,
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     log.info("run finished in %.1f s: %s", summary["wall_s"], run_dir)
