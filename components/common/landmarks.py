@@ -71,6 +71,9 @@ def detect_on_aligned(crop: np.ndarray, padding: float = 0.0) -> np.ndarray:
              if abs((r.left() + r.right()) / 2 - eyes_mid[0]) < 0.5 * iod and r.width() > 1.2 * iod]
     if found:
         rect = max(found, key=lambda r: r.width())
+    face = crop[max(rect.top(), 0):rect.bottom(), max(rect.left(), 0):rect.right()]
+    if face.size == 0 or float(face.mean(axis=2).std()) < 4.0:
+        raise LandmarkError("no facial detail where the face should be (blank or flat image)")
     shape = predictor(np.ascontiguousarray(crop), rect)
     points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
     right, left = eye_centres(points)

@@ -119,9 +119,11 @@ def thin_plate_map(dst: np.ndarray, src: np.ndarray, size: int, step: int = 4) -
     u = _tps_kernel(((grid[:, None, :] - dst[None, :, :]) ** 2).sum(-1))
     mapped = u @ coef[:n] + coef[n] + grid @ coef[n + 1:]
     shape = (len(coarse), len(coarse))
-    full = (len(coarse) - 1) * step + 1
-    maps = [cv2.resize(mapped[:, i].reshape(shape).astype(np.float32), (full, full),
-                       interpolation=cv2.INTER_LINEAR)[:size, :size] for i in range(2)]
+    # Bilinear interpolation of the coarse maps that is exact at the grid nodes (x = step * i).
+    fine = np.arange(size, dtype=np.float32) / step
+    fx, fy = np.meshgrid(fine, fine)
+    maps = [cv2.remap(mapped[:, i].reshape(shape).astype(np.float32), fx, fy, cv2.INTER_LINEAR)
+            for i in range(2)]
     return maps[0], maps[1]
 
 

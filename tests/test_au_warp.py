@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+
+from components.common.faces import FaceDetector, align
+from components.common.landmarks import LandmarkError, detect_on_aligned
+from components.expression.au_warp import AUWarpEditor, face_frame, warp
+
+
+@pytest.fixture(scope="module")
+def face(astronaut):
+    (found,) = FaceDetector().detect([astronaut])
+    crop = align(astronaut, found[0].landmarks, 160).crop
+    return crop, detect_on_aligned(crop)
+
+
+def _redetected_move(face, aus, indices):
+    crop, lm = face
+    edited = AUWarpEditor(appearance=False).edit(crop, lm, aus).image
+    after = detect_on_aligned(edited)
+    _, iod = face_frame(lm)
+    return (after[indices] - lm[indices]).mean(0) / iod
+
+
+def test_identity_warp_changes_nothing(face):
+    crop, lm = face
+    assert np.abs(warp(crop, lm, lm).astype(int) - crop).max() <= 1
+
+
+def test_au12_pulls_lip_corners_up_and_out(face):
+    crop, lm = face
+    left = _redetected_move(face, {12: 1.0}, [54])
+    right = _redetected_move(face, {12: 1.0}, [48])
+    assert left[1] < -0.02 and right[1] < -0.02  # up
+    assert left[0] > 0.02 and right[0] < -0.02  # outwards on both sides
+
+
+def test_au4_lowers_and_draws_together_the_inner_brows(face):
+    move = _redetected_move(face, {4: 1.0}, [21, 22])
+    assert move[1] > 0.03
+
+
+def test_au26_drops_the_jaw(face):
+    crop, lm = face
+    assert _redetected_move(face, {26: 1.0}, [57, 8])[1] > 0.05
+    # ... and the opened mouth is a dark cavity, not stretched skin.
+    edited = AUWarpEditor().edit(crop, lm, {26: 1.0})
+    inner = edited.landmarks[[61, 62, 63, 65, 66, 67]]
+    centre = inner.mean(0).astype(int)
+    assert edited.image[centre[1], centre[0]].mean() < crop[centre[1], centre[0]].mean() - 40
+
+
+def test_au4_appearance_darkens_the_glabella(face):
+    crop, lm = face
+    with_texture = AUWarpEditor(appearance=True).edit(crop, lm, {4: 1.0}).image.astype(float)
+    without = AUWarpEditor(appearance=False).edit(crop, lm, {4: 1.0}).image.astype(float)
+    x = int(lm[27, 0])
+    y = int(min(lm[21, 1], lm[22, 1]))
+    patch = np.s_[y - 2:y + 12, x - 12:x + 12]
+    assert with_texture[patch].mean() < without[patch].mean() - 3
+
+
+def test_unknown_au_and_missing_face():
+    crop = np.zeros((128, 128, 3), np.uint8)
+    with pytest.raises(LandmarkError):
+        detect_on_aligned(crop)
+    lm = np.random.RandomState(0).rand(68, 2) * 100
+    with pytest.raises(ValueError, match="not supported"):
+        AUWarpEditor().edit(crop, lm, {99: 1.0})

@@ -1,0 +1,42 @@
+import pytest
+
+from components.expression.targets import (POLAR_AXES, au_target, draw_intensity, emotion_target, parse_aus,
+                                           plan_for_identity, polar_code, polar_target)
+
+
+def test_emotion_prototypes_scale_with_intensity():
+    assert emotion_target("happy", 0.5).aus == {6: 0.4, 12: 0.5}
+    assert set(emotion_target("surprise", 1).aus) == {1, 2, 5, 26}
+    assert emotion_target("neutral", 0.0).aus == {}
+    with pytest.raises(ValueError, match="unknown emotion 'joy'"):
+        emotion_target("joy", 1.0)
+
+
+def test_polar_space():
+    on_axis = polar_target(0.8, POLAR_AXES["sad"])
+    assert on_axis.emotion == "sad" and on_axis.aus == emotion_target("sad", 0.8).aus
+    between = polar_target(1.0, (POLAR_AXES["happy"] + POLAR_AXES["surprise"]) / 2 + 5)
+    assert between.emotion == "surprise" and between.aus[12] < 0.5 and between.aus[26] > 0.5
+    assert polar_target(0.0, 123).emotion == "neutral" and polar_target(0.0, 123).aus == {}
+    assert polar_target(1.0, 359.0).emotion == "happy"  # wraps around
+    rho, theta = polar_code(emotion_target("anger", 0.7))
+    assert rho == 0.7 and theta == pytest.approx(3.14159, abs=1e-4)
+
+
+def test_plans_are_balanced_and_reproducible():
+    emotions = ["neutral", "happy", "sad", "anger"]
+    plan = plan_for_identity(7, emotions, [30.0], [{"AU4": 1.0}], 0.6, 1.0, repeats=2)
+    assert [t.emotion for t in plan[:4]] == emotions and len(plan) == 2 * 5 + 1
+    again = plan_for_identity(7, emotions, [30.0], [{"AU4": 1.0}], 0.6, 1.0, repeats=2)
+    assert plan == again
+    intensities = [draw_intensity(s, "happy", 0, 0.6, 1.0) for s in range(200)]
+    assert all(0.6 <= v <= 1.0 for v in intensities) and len(set(intensities)) > 150  # ranges, not points
+
+
+def test_au_specs():
+    assert parse_aus({"AU12": 1, "6": 0.5}) == {12: 1.0, 6: 0.5}
+    assert au_target({"au4": 0.3}).emotion is None
+    with pytest.raises(ValueError, match="bad action unit"):
+        parse_aus({"smile": 1})
+    with pytest.raises(ValueError, match="outside"):
+        parse_aus({"AU12": 5})
