@@ -37,7 +37,9 @@ def test_missing_weights_is_a_clear_error(tmp_path, capsys):
 def test_embedded_run_goes_through_kfp_local(tmp_path):
     cfg = tmp_path / "small.yaml"
     cfg.write_text(yaml.safe_dump({"identity": {"count": 4, "preview_seeds": 2, "pca_samples": 128,
-                                                "pca_components": 4, "preview_degrees": [-1.0, 1.0]}}))
+                                                "pca_components": 4, "preview_degrees": [-1.0, 1.0]},
+                                   "expression": {"emotions": ["neutral", "happy", "sad"]},
+                                   "adapt": {"output_size": 64}}))
     run_dir = tmp_path / "run"
     # A separate process, as a user runs it: the KFP runner launches the stage as a subprocess too.
     result = subprocess.run([sys.executable, "-m", "components.cli", "run", "--config", str(cfg),
@@ -49,6 +51,13 @@ def test_embedded_run_goes_through_kfp_local(tmp_path):
     assert (run_dir / "identity" / "preview.png").exists()
     assert (run_dir / "identity").resolve().is_relative_to(run_dir / "kfp")  # a KFP artifact
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["identity"]["count"] == 4
+    images = read_manifest(run_dir / "adapt")
+    assert len(images) == summary["stages"]["expression"]["counts"]["images"] > 0
+    assert len(images) % 3 == 0  # every kept identity has all three expressions
+    assert {r["target_emotion"] for r in images} == {"neutral", "happy", "sad"}
+    assert (run_dir / summary["contact_sheet"]).exists()
+    for stage in ("identity", "expression", "adapt"):
+        assert (run_dir / stage).resolve().is_relative_to(run_dir / "kfp")
 
 
 def test_demo_config_is_valid_and_big_enough():
@@ -65,7 +74,7 @@ def test_pipeline_compiles_with_the_stage_image(tmp_path):
     compiler.Compiler().compile(fer_pipeline, str(tmp_path / "p.yaml"))
     docs = list(yaml.safe_load_all((tmp_path / "p.yaml").read_text()))
     executors = docs[0]["deploymentSpec"]["executors"]
-    (executor,) = executors.values()
-    assert executor["container"]["image"] == stage_image("identity")
+    images = {e["container"]["image"] for e in executors.values()}
+    assert images == {stage_image(s) for s in ("identity", "expression", "adapt")}
     defaults = docs[0]["root"]["inputDefinitions"]["parameters"]["identity"]["defaultValue"]
     assert defaults["backend"] == "dcgan64" and "weights" not in defaults  # None values left out

@@ -1,0 +1,112 @@
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from components.adapt.params import AdaptParams
+from components.adapt.run import run as adapt_run
+from components.common.journal import JournalError
+from components.common.manifest import read_manifest, read_stage_info, write_manifest
+from components.expression import run as expression_module
+from components.expression.params import ExpressionParams
+from components.expression.run import run as expression_run
+from components.identity.params import IdentityParams
+from components.identity.run import run as identity_run
+
+EMOTIONS = ["neutral", "happy", "surprise", "anger"]
+
+
+@pytest.fixture(scope="module")
+def identities(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ids")
+    identity_run(IdentityParams(count=5, seed_start=40, preview_seeds=0), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def expressions(identities, tmp_path_factory):
+    out = tmp_path_factory.mktemp("expr")
+    counts = expression_run(ExpressionParams(emotions=EMOTIONS, polar_thetas=[90.0], sheet_identities=3),
+                            identities, out)
+    return out, counts
+
+
+def test_every_identity_gets_every_expression(identities, expressions):
+    out, counts = expressions
+    rows = read_manifest(out)
+    parents = {r["parent_id"] for r in rows}
+    assert len(parents) * 5 == len(rows) == counts["images"]
+    for parent in parents:
+        mine = [r for r in rows if r["parent_id"] == parent]
+        assert [r["target_emotion"] for r in mine[:4]] == EMOTIONS and mine[4]["target_kind"] == "polar"
+        assert len({r["seed"] for r in mine}) == 1
+        assert (out / mine[0]["frame_path"]).exists()
+    for row in rows:
+        assert row["id"] == f"{row['seed']}_{int(row['id'].split('_')[1]):06d}"
+        assert 0.6 <= row["target_intensity"] <= 1.0 or row["target_emotion"] == "neutral"
+        assert cv2.imread(str(out / row["path"])).shape == (128, 128, 3)
+    neutral = next(r for r in rows if r["target_emotion"] == "neutral")
+    parent_crop = cv2.imread(str(identities / "images" / f"{neutral['parent_id']}.png"))
+    assert np.array_equal(cv2.imread(str(out / neutral["path"])), parent_crop)  # neutral = unedited
+    assert (out / "contact_sheet.png").exists()
+
+
+def test_faces_without_landmarks_are_dropped_with_a_reason(identities, tmp_path):
+    broken = tmp_path / "ids"
+    shutil.copytree(identities, broken, ignore=shutil.ignore_patterns(".*"))
+    rows = read_manifest(broken)
+    cv2.imwrite(str(broken / rows[0]["path"]), np.full((128, 128, 3), 90, np.uint8))  # flat grey: no face
+    (broken / rows[1]["path"]).write_bytes(b"truncated")
+    write_manifest(broken, rows)
+    counts = expression_run(ExpressionParams(emotions=EMOTIONS), broken, tmp_path / "out")
+    assert counts["rejected"]["landmarks_failed"] == 4 and counts["rejected"]["unreadable"] == 4
+    problems = "\n".join(read_stage_info(tmp_path / "out")["problems"])
+    assert rows[0]["path"] in problems and rows[1]["path"] in problems
+
+
+def test_expression_resume_and_changed_input(identities, tmp_path, monkeypatch):
+    params = ExpressionParams(emotions=EMOTIONS, sheet_identities=0)
+    real = expression_module.write_image
+    calls = {"n": 0}
+
+    def crash(path, image):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        real(path, image)
+
+    monkeypatch.setattr(expression_module, "write_image", crash)
+    with pytest.raises(KeyboardInterrupt):
+        expression_run(params, identities, tmp_path)
+    monkeypatch.setattr(expression_module, "write_image", real)
+    first = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "images").glob("*.png")}
+    assert len(first) == 5
+    counts = expression_run(params, identities, tmp_path)
+    assert all((tmp_path / "images" / n).stat().st_mtime_ns == t for n, t in first.items())
+    assert counts["images"] + sum(counts["rejected"].values()) == counts["planned"]
+    with pytest.raises(JournalError, match="different parameters"):
+        expression_run(ExpressionParams(emotions=["happy"]), identities, tmp_path)
+
+
+def test_adapt_stage(expressions, tmp_path):
+    src, _ = expressions
+    counts = adapt_run(AdaptParams(output_size=100, sheet_identities=2), src, tmp_path / "rgb")
+    rows = read_manifest(tmp_path / "rgb")
+    assert counts["images"] == len(rows) == len(read_manifest(src))
+    for row in rows[:6]:
+        assert cv2.imread(str(tmp_path / "rgb" / row["path"])).shape == (100, 100, 3)
+        assert (tmp_path / "rgb" / row["reference_path"]).exists()
+        assert "frame_path" not in row
+    neutral = next(r for r in rows if r["target_emotion"] == "neutral")
+    final = cv2.imread(str(tmp_path / "rgb" / neutral["path"])).astype(float)
+    reference = cv2.imread(str(tmp_path / "rgb" / neutral["reference_path"])).astype(float)
+    assert 10 * np.log10(255 ** 2 / np.mean((final - reference) ** 2)) > 35  # unedited in, unedited out
+    adapt_run(AdaptParams(output_size=64, grey=True, blend="poisson", sheet_identities=0), src, tmp_path / "grey")
+    grey = cv2.imread(str(tmp_path / "grey" / read_manifest(tmp_path / "grey")[0]["path"]), cv2.IMREAD_UNCHANGED)
+    assert grey.shape == (64, 64)
+
+
+def test_adapt_refuses_a_dataset_without_expressions(identities, tmp_path):
+    with pytest.raises(ValueError, match="not an expression dataset"):
+        adapt_run(AdaptParams(), identities, tmp_path)
