@@ -17,6 +17,7 @@ class Stage:
     run_path: str  # "module:function"
     help: str
     takes_input: bool  # reads a previous stage's dataset
+    in_pipeline: bool = True  # part of the KFP pipeline and the embedded run
 
     @staticmethod
     def _load(path: str):
@@ -40,4 +41,9 @@ STAGES: dict[str, Stage] = {
                         "put emotions / polar codes / AU vectors on identities (au_warp, ganmut)", takes_input=True),
     "adapt": Stage("adapt", "components.adapt.params:AdaptParams", "components.adapt.run:run",
                    "paste edits back: LAB colour transfer + feathered alpha (or Poisson) blending", takes_input=True),
+    # Not a pipeline stage: trains the ganmut editor's checkpoint on a labelled face folder.
+    "train-ganmut": Stage("train-ganmut", "components.expression.ganmut_train:GANmutTrainParams",
+                          "components.expression.ganmut_train:run",
+                          "train the ganmut expression editor on a labelled folder (--in) into --out",
+                          takes_input=True, in_pipeline=False),
 }

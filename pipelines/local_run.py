@@ -28,11 +28,12 @@ def resolve_config(config_path: str | Path | None) -> dict[str, dict]:
     """Validate every stage section now, before anything runs; unknown sections are errors."""
     path = Path(config_path) if config_path else DEMO_CONFIG
     sections = load_config(path)
-    unknown = sorted(set(sections) - set(STAGES))
+    stages = {name: stage for name, stage in STAGES.items() if stage.in_pipeline}
+    unknown = sorted(set(sections) - set(stages))
     if unknown:
-        raise ConfigError(f"{path}: unknown stage sections {unknown} (known: {sorted(STAGES)})")
+        raise ConfigError(f"{path}: unknown stage sections {unknown} (known: {sorted(stages)})")
     return {name: build_params(stage.params, sections.get(name, {}), where=f"{path} [{name}]").model_dump(exclude_none=True)
-            for name, stage in STAGES.items()}
+            for name, stage in stages.items()}
 
 
 def run_local(config_path: str | Path | None = None, out_dir: str | Path | None = None) -> dict:

@@ -1,7 +1,7 @@
 import pytest
 
 from components.expression.targets import (POLAR_AXES, au_target, draw_intensity, emotion_target, parse_aus,
-                                           plan_for_identity, polar_code, polar_target)
+                                           plan_for_identity, polar_mix, polar_target)
 
 
 def test_emotion_prototypes_scale_with_intensity():
@@ -19,8 +19,7 @@ def test_polar_space():
     assert between.emotion == "surprise" and between.aus[12] < 0.5 and between.aus[26] > 0.5
     assert polar_target(0.0, 123).emotion == "neutral" and polar_target(0.0, 123).aus == {}
     assert polar_target(1.0, 359.0).emotion == "happy"  # wraps around
-    rho, theta = polar_code(emotion_target("anger", 0.7))
-    assert rho == 0.7 and theta == pytest.approx(3.14159, abs=1e-4)
+    assert polar_mix(POLAR_AXES["happy"] + 15) == ("happy", "surprise", pytest.approx(0.25))
 
 
 def test_plans_are_balanced_and_reproducible():

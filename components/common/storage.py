@@ -151,6 +151,17 @@ def upload_dir(local_dir: str | Path, uri: str) -> int:
     return count
 
 
+def fetch_to_local(uri: str, cache_dir: str | Path) -> str:
+    """A local path for a file given by path or URI (s3:// objects are copied into cache_dir once)."""
+    loc = parse_uri(uri)
+    if loc.scheme == "file":
+        return loc.key
+    local = Path(cache_dir) / Path(loc.key).name
+    if not local.exists():
+        atomic_write_bytes(local, read_bytes(loc))
+    return str(local)
+
+
 def staging_dir(uri: str) -> Path:
     """A stable local folder for an s3:// dataset, so an interrupted stage resumes where it stopped."""
     import hashlib

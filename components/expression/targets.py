@@ -58,8 +58,8 @@ def emotion_target(emotion: str, intensity: float) -> Target:
     return Target("emotion", emotion, float(intensity), aus)
 
 
-def polar_target(rho: float, theta_degrees: float) -> Target:
-    """GANmut-style linear code: rho is intensity, theta picks an emotion or mixes neighbours."""
+def polar_mix(theta_degrees: float) -> tuple[str, str, float]:
+    """The two neighbouring emotion axes around theta and how far (0..1) theta is from the first."""
     theta = theta_degrees % 360.0
     names = sorted(POLAR_AXES, key=POLAR_AXES.get)
     for i, first in enumerate(names):
@@ -67,15 +67,20 @@ def polar_target(rho: float, theta_degrees: float) -> Target:
         span = (POLAR_AXES[second] - POLAR_AXES[first]) % 360.0 or 360.0
         offset = (theta - POLAR_AXES[first]) % 360.0
         if offset < span:
-            t = offset / span
-            break
+            return first, second, offset / span
+    raise AssertionError("unreachable: the axes cover the circle")
+
+
+def polar_target(rho: float, theta_degrees: float) -> Target:
+    """GANmut-style linear code: rho is intensity, theta picks an emotion or mixes neighbours."""
+    first, second, t = polar_mix(theta_degrees)
     aus: dict[int, float] = {}
     for emotion, weight in ((first, 1.0 - t), (second, t)):
         for au, w in PROTOTYPES[emotion].items():
             aus[au] = aus.get(au, 0.0) + w * weight * rho
     label = "neutral" if rho == 0 else (first if t <= 0.5 else second)
     aus = {a: round(v, 4) for a, v in aus.items() if v > 0}
-    return Target("polar", label, float(rho), aus, float(rho), float(theta))
+    return Target("polar", label, float(rho), aus, float(rho), float(theta_degrees % 360.0))
 
 
 def parse_aus(spec: dict) -> dict[int, float]:
@@ -119,14 +124,3 @@ def plan_for_identity(seed: int, emotions: list[str], polar_thetas: list[float],
 
 def au_vector(aus: dict[int, float], units: tuple[int, ...]) -> np.ndarray:
     return np.array([aus.get(u, 0.0) for u in units], dtype=np.float32)
-
-
-def polar_code(target: Target) -> tuple[float, float]:
-    """(rho, theta in radians) for any target with an emotion label, for GAN editors."""
-    if target.kind == "polar":
-        return target.rho, math.radians(target.theta)
-    if target.emotion in POLAR_AXES:
-        return target.intensity, math.radians(POLAR_AXES[target.emotion])
-    if target.emotion == "neutral":
-        return 0.0, 0.0
-    raise ValueError(f"target {target.code} has no place in the polar emotion space")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from functools import cached_property
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -34,17 +33,6 @@ def to_uint8_frames(images: torch.Tensor, size: int) -> np.ndarray:
         return arr
     interp = cv2.INTER_AREA if arr.shape[1] > size else cv2.INTER_CUBIC
     return np.stack([cv2.resize(a, (size, size), interpolation=interp) for a in arr])
-
-
-def resolve_weights(uri: str, cache_dir) -> str:
-    """A local path for weights given by path or URI (s3:// objects are copied next to the output once)."""
-    loc = storage.parse_uri(uri)
-    if loc.scheme == "file":
-        return loc.key
-    local = Path(cache_dir) / Path(loc.key).name
-    if not local.exists():
-        storage.write_bytes(str(local), storage.read_bytes(loc))
-    return str(local)
 
 
 class GanBackend(ABC):
@@ -133,7 +121,7 @@ class StyleGAN2Backend(GanBackend):
 
 
 def make_gan_backend(params: IdentityParams, cache_dir) -> GanBackend:
-    weights = resolve_weights(params.weights, cache_dir) if params.weights else None
+    weights = storage.fetch_to_local(params.weights, cache_dir) if params.weights else None
     if params.backend == "dcgan64":
         return DCGAN64Backend(params, weights)
     if params.backend == "stylegan2":
