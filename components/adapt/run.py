@@ -104,9 +104,7 @@ def run(params: AdaptParams, in_dir: str | Path, out_dir: str | Path) -> dict:
         write_manifest(out, rows)
         with telemetry.timed("sheet"):
             sheet = contact_sheet(out, rows, params.sheet_identities)
-        rejected: dict[str, int] = {}
-        for entry in journal.rejected.values():
-            rejected[entry["reason"]] = rejected.get(entry["reason"], 0) + 1
+        rejected = journal.rejection_counts()
         counts = {"images_in": len(rows_in), "images": len(rows), "rejected": rejected}
         telemetry.timings["total"] = time.perf_counter() - started
         write_stage_info(out, STAGE, params.model_dump(), counts, telemetry.timings,

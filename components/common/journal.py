@@ -87,6 +87,13 @@ class Journal:
         self.rejected[key] = entry
         self._append(entry)
 
+    def rejection_counts(self) -> dict[str, int]:
+        """How many inputs were refused, by reason."""
+        counts: dict[str, int] = {}
+        for entry in self.rejected.values():
+            counts[entry["reason"]] = counts.get(entry["reason"], 0) + 1
+        return counts
+
     def close(self) -> None:
         self._fh.close()
         fcntl.flock(self._lock_fh, fcntl.LOCK_UN)

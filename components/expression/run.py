@@ -139,9 +139,7 @@ def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path) -> di
         write_manifest(out, rows)
         with telemetry.timed("sheet"):
             sheet = contact_sheet(out, rows, params.sheet_identities)
-        rejected: dict[str, int] = {}
-        for entry in journal.rejected.values():
-            rejected[entry["reason"]] = rejected.get(entry["reason"], 0) + 1
+        rejected = journal.rejection_counts()
         counts = {"identities_in": len(parents), "planned": total, "images": len(rows), "rejected": rejected,
                   "per_emotion": _per_emotion(rows)}
         telemetry.timings["total"] = time.perf_counter() - started

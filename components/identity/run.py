@@ -168,9 +168,7 @@ def run(params: IdentityParams, out_dir: str | Path) -> dict:
         write_manifest(out, rows)
         with telemetry.timed("preview"):
             preview = _write_preview(out, params, gan, rows)
-        rejected: dict[str, int] = {}
-        for entry in journal.rejected.values():
-            rejected[entry["reason"]] = rejected.get(entry["reason"], 0) + 1
+        rejected = journal.rejection_counts()
         if skipped_files:
             rejected["not_an_image"] = len(skipped_files)
         counts = {"planned": len(jobs), "identities": len(rows), "rejected": rejected}
