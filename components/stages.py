@@ -41,6 +41,12 @@ STAGES: dict[str, Stage] = {
                         "put emotions / polar codes / AU vectors on identities (au_warp, ganmut)", takes_input=True),
     "adapt": Stage("adapt", "components.adapt.params:AdaptParams", "components.adapt.run:run",
                    "paste edits back: LAB colour transfer + feathered alpha (or Poisson) blending", takes_input=True),
+    "select": Stage("select", "components.select.params:SelectParams", "components.select.run:run",
+                    "keep good images: face check, BRISQUE/NIQE/FR metrics, FID/KID, class-balanced top-k",
+                    takes_input=True),
+    "annotate": Stage("annotate", "components.annotate.params:AnnotateParams", "components.annotate.run:run",
+                      "label images from seed lists and edit targets; labels table, seed review gallery",
+                      takes_input=True),
     # Not a pipeline stage: trains the ganmut editor's checkpoint on a labelled face folder.
     "train-ganmut": Stage("train-ganmut", "components.expression.ganmut_train:GANmutTrainParams",
                           "components.expression.ganmut_train:run",

@@ -6,10 +6,14 @@ from kfp.dsl import Dataset
 
 from components.adapt.component import adapt_op
 from components.adapt.params import AdaptParams
+from components.annotate.component import annotate_op
+from components.annotate.params import AnnotateParams
 from components.expression.component import expression_op
 from components.expression.params import ExpressionParams
 from components.identity.component import identity_op
 from components.identity.params import IdentityParams
+from components.select.component import select_op
+from components.select.params import SelectParams
 
 
 def defaults(model) -> dict:
@@ -19,15 +23,20 @@ def defaults(model) -> dict:
 
 # Where each stage's dataset lands: stage -> (KFP task name, output artifact name).
 STAGE_OUTPUTS = {"identity": ("identity-op", "identities"), "expression": ("expression-op", "expressions"),
-                 "adapt": ("adapt-op", "images")}
+                 "adapt": ("adapt-op", "images"), "select": ("select-op", "selected"),
+                 "annotate": ("annotate-op", "labelled")}
 
 
 @dsl.pipeline(name="fersynth", description="Synthetic facial-expression data for FER")
 def fer_pipeline(identity: dict = defaults(IdentityParams), expression: dict = defaults(ExpressionParams),
-                 adapt: dict = defaults(AdaptParams)) -> Dataset:
+                 adapt: dict = defaults(AdaptParams), select: dict = defaults(SelectParams),
+                 annotate: dict = defaults(AnnotateParams)) -> Dataset:
     identity_task = identity_op(params=identity).set_display_name("identity generation")
     expression_task = expression_op(params=expression, identities=identity_task.outputs["identities"])
     expression_task.set_display_name("expression editing")
     adapt_task = adapt_op(params=adapt, expressions=expression_task.outputs["expressions"])
     adapt_task.set_display_name("colour and alpha adaptation")
-    return adapt_task.outputs["images"]
+    select_task = select_op(params=select, images=adapt_task.outputs["images"]).set_display_name("IQA selection")
+    annotate_task = annotate_op(params=annotate, selected=select_task.outputs["selected"])
+    annotate_task.set_display_name("seed annotation")
+    return annotate_task.outputs["labelled"]

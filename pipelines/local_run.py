@@ -69,6 +69,9 @@ def run_local(config_path: str | Path | None = None, out_dir: str | Path | None 
         "preview": f"identity/{stages['identity']['preview']}" if stages["identity"].get("preview") else None,
         "contact_sheet": f"adapt/{stages['adapt']['contact_sheet']}" if stages["adapt"].get("contact_sheet")
         else None,
+        "quality_report": f"select/{stages['select']['report']}",
+        "labels": "annotate/labels.csv",
+        "seed_review": f"annotate/{stages['annotate']['gallery']}" if stages["annotate"].get("gallery") else None,
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     log.info("run finished in %.1f s: %s", summary["wall_s"], run_dir)

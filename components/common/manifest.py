@@ -60,6 +60,20 @@ SCHEMA: tuple[Column, ...] = (
     Column("landmarks68", list, "expression", "68 landmarks of the unedited crop (crop pixels)"),
     Column("edited_landmarks68", list, "expression", "where the editor moved them"),
     Column("reference_path", str, "adapt", "the unedited face at the final geometry (for FR metrics)"),
+    Column("q_face", float, "select", "MTCNN confidence of the one face"),
+    Column("q_brisque", float, "select", "BRISQUE (lower is better)"),
+    Column("q_niqe", float, "select", "NIQE against the run's pristine model (lower is better)"),
+    Column("q_psnr", float, "select", "PSNR to the unedited source face, dB"),
+    Column("q_ssim", float, "select", "SSIM to the unedited source face"),
+    Column("q_rmse", float, "select", "RMSE to the unedited source face"),
+    Column("q_sam", float, "select", "spectral angle to the unedited source face, degrees"),
+    Column("q_uqi", float, "select", "universal quality index to the unedited source face"),
+    Column("q_score", float, "select", "combined selection score (z-score units, higher is better)"),
+    Column("select_batch", int, "select", "selection batch the image competed in"),
+    Column("label_emotion", str, "annotate", "the emotion label used for training"),
+    Column("label_aus", dict, "annotate", "AU intensities of the label {\"12\": 0.8, ...}"),
+    Column("label_source", str, "annotate", "target | seed_list | none: where the label came from"),
+    Column("label_note", str, "annotate", "why, when the seed list and the target disagreed"),
 )
 COLUMNS: dict[str, Column] = {c.name: c for c in SCHEMA}
 

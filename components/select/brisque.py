@@ -46,11 +46,16 @@ def to_grey(rgb: np.ndarray) -> np.ndarray:
 
 
 def mscn(grey: np.ndarray) -> np.ndarray:
+    return mscn_and_sigma(grey)[0]
+
+
+def mscn_and_sigma(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MSCN coefficients and the local standard deviation they were divided by."""
     kernel = WINDOW_1D.astype(grey.dtype)
     mu = cv2.sepFilter2D(grey, -1, kernel, kernel, borderType=cv2.BORDER_CONSTANT)
     second = cv2.sepFilter2D(grey * grey, -1, kernel, kernel, borderType=cv2.BORDER_CONSTANT)
     sigma = np.sqrt(np.abs(mu * mu - second))
-    return (grey - mu) / (sigma + grey.dtype.type(C))
+    return (grey - mu) / (sigma + grey.dtype.type(C)), sigma
 
 
 def pair_products(m: np.ndarray) -> list[np.ndarray]:
@@ -78,16 +83,21 @@ def aggd_fit(x: np.ndarray) -> np.ndarray:
     return np.stack([alpha, mean, var_l, var_r], axis=1)
 
 
-def scale_features(grey_batch: np.ndarray) -> np.ndarray:
-    """(B, H, W) grey images of one size -> (B, 18) features at this scale."""
-    # float32 halves memory traffic; sums are accumulated in float64 (agrees with float64 to ~1e-2 points).
-    coeffs = pair_products(np.stack([mscn(g) for g in grey_batch.astype(np.float32)]))
+def coefficient_features(mscn_stack: np.ndarray) -> np.ndarray:
+    """(B, H, W) MSCN maps -> (B, 18): AGGD fits of the MSCN values and their four neighbour products."""
+    coeffs = pair_products(mscn_stack)
     first = aggd_fit(coeffs[0])
     out = [first[:, 0], (first[:, 2] + first[:, 3]) / 2]
     for product in coeffs[1:]:
         fit = aggd_fit(product)
         out += [fit[:, 0], fit[:, 1], fit[:, 2], fit[:, 3]]
     return np.stack(out, axis=1)
+
+
+def scale_features(grey_batch: np.ndarray) -> np.ndarray:
+    """(B, H, W) grey images of one size -> (B, 18) features at this scale."""
+    # float32 halves memory traffic; sums are accumulated in float64 (agrees with float64 to ~1e-2 points).
+    return coefficient_features(np.stack([mscn(g) for g in grey_batch.astype(np.float32)]))
 
 
 def features(images: list[np.ndarray]) -> np.ndarray:
