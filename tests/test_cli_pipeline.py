@@ -39,7 +39,8 @@ def test_embedded_run_goes_through_kfp_local(tmp_path):
     cfg.write_text(yaml.safe_dump({"identity": {"count": 4, "preview_seeds": 2, "pca_samples": 128,
                                                 "pca_components": 4, "preview_degrees": [-1.0, 1.0]},
                                    "expression": {"emotions": ["neutral", "happy", "sad"]},
-                                   "adapt": {"output_size": 64}}))
+                                   "adapt": {"output_size": 64},
+                                   "select": {"batch_size": 6, "top_k": 4, "fid_images": 6}}))
     run_dir = tmp_path / "run"
     # A separate process, as a user runs it: the KFP runner launches the stage as a subprocess too.
     result = subprocess.run([sys.executable, "-m", "components.cli", "run", "--config", str(cfg),
@@ -56,8 +57,12 @@ def test_embedded_run_goes_through_kfp_local(tmp_path):
     assert len(images) % 3 == 0  # every kept identity has all three expressions
     assert {r["target_emotion"] for r in images} == {"neutral", "happy", "sad"}
     assert (run_dir / summary["contact_sheet"]).exists()
-    for stage in ("identity", "expression", "adapt"):
+    for stage in ("identity", "expression", "adapt", "select", "annotate"):
         assert (run_dir / stage).resolve().is_relative_to(run_dir / "kfp")
+    labelled = read_manifest(run_dir / "annotate")
+    assert len(labelled) == summary["stages"]["select"]["counts"]["kept"] <= len(images)
+    assert all(r["label_emotion"] == r["target_emotion"] for r in labelled)
+    assert (run_dir / summary["quality_report"]).exists() and (run_dir / summary["labels"]).exists()
 
 
 def test_demo_config_is_valid_and_big_enough():
@@ -75,6 +80,6 @@ def test_pipeline_compiles_with_the_stage_image(tmp_path):
     docs = list(yaml.safe_load_all((tmp_path / "p.yaml").read_text()))
     executors = docs[0]["deploymentSpec"]["executors"]
     images = {e["container"]["image"] for e in executors.values()}
-    assert images == {stage_image(s) for s in ("identity", "expression", "adapt")}
+    assert images == {stage_image(s) for s in ("identity", "expression", "adapt", "select", "annotate")}
     defaults = docs[0]["root"]["inputDefinitions"]["parameters"]["identity"]["defaultValue"]
     assert defaults["backend"] == "dcgan64" and "weights" not in defaults  # None values left out
