@@ -15,7 +15,6 @@ import statistics
 import tempfile
 import time
 
-import numpy as np
 import torch
 
 

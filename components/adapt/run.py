@@ -8,7 +8,6 @@ geometry, for full-reference quality metrics), manifest.csv, stage.json, contact
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 
@@ -18,8 +17,7 @@ import numpy as np
 from components.common.faces import align, paste_matrix
 from components.common.imageio import ImageError, read_image, write_image
 from components.common.journal import Journal
-from components.common.manifest import (IMAGES_DIR, MANIFEST_NAME, read_manifest, write_manifest,
-                                        write_stage_info)
+from components.common.manifest import IMAGES_DIR, manifest_digest, read_manifest, write_manifest, write_stage_info
 from components.common.telemetry import StageTelemetry, progress
 from components.expression.run import contact_sheet
 
@@ -65,7 +63,7 @@ def run(params: AdaptParams, in_dir: str | Path, out_dir: str | Path) -> dict:
                if rows_in and c not in rows_in[0]]
     if missing:
         raise ValueError(f"{in_dir}: not an expression dataset (manifest lacks {missing})")
-    input_digest = hashlib.sha256((in_dir / MANIFEST_NAME).read_bytes()).hexdigest()[:16]
+    input_digest = manifest_digest(in_dir)
     frames: dict[str, np.ndarray] = {}  # one identity's frame serves all its expressions
     with Journal(out, {"params": params.model_dump(), "input": input_digest}) as journal:
         for row in progress(rows_in, desc=STAGE):

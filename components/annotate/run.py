@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
-from components.common.imageio import ImageError, atomic_write_bytes, read_image
+from components.common.imageio import ImageError, atomic_write_bytes, copy_once, read_image
 from components.common.manifest import IMAGES_DIR, read_manifest, write_manifest, write_stage_info
 from components.common.telemetry import StageTelemetry, progress
 from components.expression.targets import EMOTIONS
@@ -88,11 +87,7 @@ def run(params: AnnotateParams, in_dir: str | Path, out_dir: str | Path) -> dict
             problems.append(f"{src}: file missing")
             continue
         emotion, aus, source, note = label_row(row, seed_labels.get(row.get("seed")), params.prefer)
-        dst = out / IMAGES_DIR / src.name
-        if not dst.exists():
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, dst.with_suffix(".tmp"))
-            dst.with_suffix(".tmp").replace(dst)
+        copy_once(src, out / IMAGES_DIR / src.name)
         if note.startswith("disagreement"):
             disagreements.append(f"{src.name}: {note}")
         rows.append({**{k: v for k, v in row.items() if k != "reference_path"},

@@ -144,6 +144,13 @@ def write_manifest(dataset_dir: str | Path, rows: Iterable[dict[str, Any]]) -> P
     return path
 
 
+def manifest_digest(dataset_dir: str | Path) -> str:
+    """A short fingerprint of a dataset's manifest: a stage's resume journal refuses a changed input."""
+    import hashlib
+
+    return hashlib.sha256((Path(dataset_dir) / MANIFEST_NAME).read_bytes()).hexdigest()[:16]
+
+
 def add_columns(rows: list[dict[str, Any]], stage: str, values: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """Return rows with new columns owned by `stage`; refuse columns another stage owns."""
     for name, column_values in values.items():

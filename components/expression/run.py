@@ -8,18 +8,16 @@ faces whose 68 landmarks cannot be found are dropped with the reason.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
-from components.common.imageio import ImageError, read_image, write_image
+from components.common.imageio import ImageError, copy_once, read_image, write_image
 from components.common.journal import Journal
 from components.common.landmarks import LandmarkError, detect_on_aligned
-from components.common.manifest import (FRAMES_DIR, IMAGES_DIR, MANIFEST_NAME, read_manifest, write_manifest,
+from components.common.manifest import (FRAMES_DIR, IMAGES_DIR, manifest_digest, read_manifest, write_manifest,
                                         write_stage_info)
 from components.common.sheets import labelled_grid
 from components.common.telemetry import StageTelemetry, progress
@@ -87,7 +85,7 @@ def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path) -> di
     telemetry = StageTelemetry(STAGE)
     started = time.perf_counter()
     parents = read_manifest(in_dir)[: params.max_identities]
-    input_digest = hashlib.sha256((in_dir / MANIFEST_NAME).read_bytes()).hexdigest()[:16]
+    input_digest = manifest_digest(in_dir)
     with Journal(out, {"params": params.model_dump(), "input": input_digest}) as journal:
         with telemetry.timed("load"):
             editor = make_editor(params, out / ".cache")
@@ -113,11 +111,7 @@ def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path) -> di
                 with telemetry.timed("landmarks"):
                     landmarks = detect_on_aligned(crop)
                 frame_src = in_dir / parent["frame_path"]
-                frame_dst = out / FRAMES_DIR / f"{parent['id']}.png"
-                if not frame_dst.exists():
-                    frame_dst.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(frame_src, frame_dst.with_suffix(".tmp"))
-                    frame_dst.with_suffix(".tmp").replace(frame_dst)
+                copy_once(frame_src, out / FRAMES_DIR / f"{parent['id']}.png")
             except (ImageError, LandmarkError, OSError) as exc:
                 reason = "landmarks_failed" if isinstance(exc, LandmarkError) else "unreadable"
                 detail = f"{in_dir / parent['path']}: {exc}"

@@ -7,7 +7,6 @@ intensities (EMFACS-style prototypes) and, where it has one, an emotion label.
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, field
 
 import numpy as np

@@ -11,9 +11,8 @@ image, kept or not, with the reason), report.html with plots, stage.json.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import shutil
+from collections import Counter
 import time
 from pathlib import Path
 
@@ -22,9 +21,9 @@ import numpy as np
 
 from components.common import storage
 from components.common.faces import FaceDetector
-from components.common.imageio import ImageError, atomic_write_bytes, decode_image, read_image
+from components.common.imageio import ImageError, atomic_write_bytes, copy_once, decode_image, read_image
 from components.common.journal import Journal
-from components.common.manifest import IMAGES_DIR, MANIFEST_NAME, read_manifest, write_manifest, write_stage_info
+from components.common.manifest import IMAGES_DIR, manifest_digest, read_manifest, write_manifest, write_stage_info
 from components.common.telemetry import StageTelemetry, progress
 
 from . import brisque
@@ -170,7 +169,7 @@ def run(params: SelectParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     telemetry = StageTelemetry(STAGE)
     started = time.perf_counter()
     rows_in = read_manifest(in_dir)
-    input_digest = hashlib.sha256((in_dir / MANIFEST_NAME).read_bytes()).hexdigest()[:16]
+    input_digest = manifest_digest(in_dir)
     with Journal(out, {"params": params.model_dump(), "input": input_digest}) as journal:
         with telemetry.timed("load"):
             reference_images, reference_label = load_reference_images(params, in_dir)
@@ -206,10 +205,7 @@ def run(params: SelectParams, in_dir: str | Path, out_dir: str | Path) -> dict:
             if not rec["kept"]:
                 continue
             dst = out / IMAGES_DIR / Path(rec["path"]).name
-            if not dst.exists():
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(in_dir / rec["path"], dst.with_suffix(".tmp"))
-                dst.with_suffix(".tmp").replace(dst)
+            copy_once(in_dir / rec["path"], dst)
             row = {k: v for k, v in rec.items() if k in rows_in[0] and k not in ("reference_path",)}
             row.update({"path": f"{IMAGES_DIR}/{dst.name}", "q_face": rec["face"], "q_brisque": rec["brisque"],
                         "q_niqe": rec["niqe"], "q_score": rec["score"], "select_batch": rec["batch"],
@@ -222,14 +218,8 @@ def run(params: SelectParams, in_dir: str | Path, out_dir: str | Path) -> dict:
         for rec in records:
             if rec["reason"]:
                 rejected[rec["reason"]] = rejected.get(rec["reason"], 0) + 1
-        per_class_in: dict[str, int] = {}
-        for r in rows_in:
-            per_class_in[r.get("target_emotion") or "unlabelled"] = per_class_in.get(
-                r.get("target_emotion") or "unlabelled", 0) + 1
-        per_class_kept: dict[str, int] = {}
-        for r in kept_rows:
-            per_class_kept[r.get("target_emotion") or "unlabelled"] = per_class_kept.get(
-                r.get("target_emotion") or "unlabelled", 0) + 1
+        per_class_in = dict(Counter(r.get("target_emotion") or "unlabelled" for r in rows_in))
+        per_class_kept = dict(Counter(r.get("target_emotion") or "unlabelled" for r in kept_rows))
         counts = {"images_in": len(rows_in), "kept": len(kept_rows), "rejected": rejected,
                   "per_class_in": per_class_in, "per_class_kept": per_class_kept,
                   "reference": reference_label, "reference_images": len(reference_images)}
