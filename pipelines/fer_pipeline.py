@@ -2,7 +2,7 @@
 by that stage's pydantic model inside the component, with the model's defaults as the
 pipeline defaults (so nothing is declared twice)."""
 from kfp import dsl
-from kfp.dsl import Dataset
+from kfp.dsl import Model
 
 from components.adapt.component import adapt_op
 from components.adapt.params import AdaptParams
@@ -12,8 +12,12 @@ from components.expression.component import expression_op
 from components.expression.params import ExpressionParams
 from components.identity.component import identity_op
 from components.identity.params import IdentityParams
+from components.evaluate.params import EvaluateParams
+from components.export.params import ExportParams
 from components.select.component import select_op
 from components.select.params import SelectParams
+from components.train.component import evaluate_op, export_op, train_op
+from components.train.params import TrainParams
 
 
 def defaults(model) -> dict:
@@ -24,13 +28,15 @@ def defaults(model) -> dict:
 # Where each stage's dataset lands: stage -> (KFP task name, output artifact name).
 STAGE_OUTPUTS = {"identity": ("identity-op", "identities"), "expression": ("expression-op", "expressions"),
                  "adapt": ("adapt-op", "images"), "select": ("select-op", "selected"),
-                 "annotate": ("annotate-op", "labelled")}
+                 "annotate": ("annotate-op", "labelled"), "train": ("train-op", "model"),
+                 "evaluate": ("evaluate-op", "evaluation"), "export": ("export-op", "repository")}
 
 
 @dsl.pipeline(name="fersynth", description="Synthetic facial-expression data for FER")
 def fer_pipeline(identity: dict = defaults(IdentityParams), expression: dict = defaults(ExpressionParams),
                  adapt: dict = defaults(AdaptParams), select: dict = defaults(SelectParams),
-                 annotate: dict = defaults(AnnotateParams)) -> Dataset:
+                 annotate: dict = defaults(AnnotateParams), train: dict = defaults(TrainParams),
+                 evaluate: dict = defaults(EvaluateParams), export: dict = defaults(ExportParams)) -> Model:
     identity_task = identity_op(params=identity).set_display_name("identity generation")
     expression_task = expression_op(params=expression, identities=identity_task.outputs["identities"])
     expression_task.set_display_name("expression editing")
@@ -39,4 +45,9 @@ def fer_pipeline(identity: dict = defaults(IdentityParams), expression: dict = d
     select_task = select_op(params=select, images=adapt_task.outputs["images"]).set_display_name("IQA selection")
     annotate_task = annotate_op(params=annotate, selected=select_task.outputs["selected"])
     annotate_task.set_display_name("seed annotation")
-    return annotate_task.outputs["labelled"]
+    labelled = annotate_task.outputs["labelled"]
+    train_task = train_op(params=train, labelled=labelled).set_display_name("FER training")
+    evaluate_op(params=evaluate, labelled=labelled, model=train_task.outputs["model"]).set_display_name("evaluation")
+    export_task = export_op(params=export, model=train_task.outputs["model"], labelled=labelled)
+    export_task.set_display_name("ONNX export")
+    return export_task.outputs["repository"]

@@ -72,6 +72,9 @@ def run_local(config_path: str | Path | None = None, out_dir: str | Path | None 
         "quality_report": f"select/{stages['select']['report']}",
         "labels": "annotate/labels.csv",
         "seed_review": f"annotate/{stages['annotate']['gallery']}" if stages["annotate"].get("gallery") else None,
+        "evaluation": "evaluate/report.html",
+        "held_out_synthetic": stages["evaluate"].get("headline"),
+        "model_repository": "export",
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     log.info("run finished in %.1f s: %s", summary["wall_s"], run_dir)

@@ -1,0 +1,53 @@
+"""The one preprocessing of FER model inputs, shared by training, evaluation, export and serving.
+
+An aligned face crop (RGB uint8, any size) is resized to `size` (area when shrinking),
+optionally turned grey, scaled to [0, 1] and normalised per channel. The spec travels with
+the model (checkpoint and ONNX metadata), so serving cannot drift from training.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    size: int
+    grey: bool
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.grey else 3
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | dict) -> "PreprocessSpec":
+        data = json.loads(text) if isinstance(text, str) else dict(text)
+        return cls(int(data["size"]), bool(data["grey"]), tuple(data["mean"]), tuple(data["std"]))
+
+
+def preprocess(images: list[np.ndarray], spec: PreprocessSpec) -> np.ndarray:
+    """(N, C, size, size) float32 batch from RGB (or grey) uint8 face crops."""
+    out = np.empty((len(images), spec.channels, spec.size, spec.size), np.float32)
+    mean = np.asarray(spec.mean, np.float32).reshape(-1, 1, 1)
+    std = np.asarray(spec.std, np.float32).reshape(-1, 1, 1)
+    for i, image in enumerate(images):
+        if image.ndim == 3 and image.shape[2] == 4:
+            image = image[..., :3]
+        interp = cv2.INTER_AREA if image.shape[0] > spec.size else cv2.INTER_LINEAR
+        x = cv2.resize(image, (spec.size, spec.size), interpolation=interp)
+        if spec.grey:
+            x = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) if x.ndim == 3 else x
+            x = x[None]
+        else:
+            x = np.repeat(x[..., None], 3, axis=2) if x.ndim == 2 else x
+            x = x.transpose(2, 0, 1)
+        out[i] = (x.astype(np.float32) / 255.0 - mean) / std
+    return out

@@ -1,0 +1,1 @@
+"""Evaluation: accuracy, macro-F1, per-class scores, confusion matrices, AU ROC-AUC, cross-dataset tables."""

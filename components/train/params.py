@@ -1,0 +1,44 @@
+"""Parameters of the train stage (the one source for CLI flags, YAML and KFP)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from components.common.config import StageParams
+
+
+class TrainParams(StageParams):
+    model: Literal["simple_cnn", "resnet18"] = Field("simple_cnn", description="classifier architecture")
+    task: Literal["emotion", "au"] = Field("emotion", description="softmax over emotions, or multi-label AUs")
+    classes: list[str] = Field(["neutral", "happy", "sad", "surprise", "fear", "disgust", "anger"],
+                               description="emotion classes (their order is the model's output order)")
+    au_units: list[int] = Field([1, 2, 4, 6, 12, 15, 26], description="AU outputs for task 'au'")
+    au_threshold: float = Field(0.25, ge=0.0, description="AU intensity that counts as present")
+    real: list[str] = Field([], description="real datasets mixed in, as FORMAT:PATH (folder, rafdb, fer2013, "
+                                             "affectnet, fersynth)")
+    synthetic_ratio: float = Field(1.0, ge=0.0, le=50.0,
+                                   description="k: synthetic identities per real identity (all synthetic without real)")
+    image_size: int | None = Field(None, ge=16, le=512, description="input size (default: 64 simple_cnn, 112 resnet18)")
+    weights: str | None = Field(None, description="resnet18: initial backbone weights (state_dict path)")
+    epochs: int = Field(20, ge=1, le=1000, description="most epochs")
+    patience: int = Field(5, ge=1, description="early stopping: epochs without validation improvement")
+    batch_size: int = Field(64, ge=2, le=4096, description="images per step")
+    optimizer: Literal["adamw", "adam"] = Field("adamw", description="optimizer")
+    lr: float = Field(1e-3, gt=0, le=1.0, description="peak learning rate (cosine schedule)")
+    weight_decay: float = Field(1e-4, ge=0, description="weight decay")
+    augment: bool = Field(True, description="flip, random resized crop and random erasing")
+    balance: bool = Field(True, description="class-balanced sampling of training batches")
+    val_fraction: float = Field(0.15, ge=0.0, lt=0.5, description="identities held out for validation")
+    test_fraction: float = Field(0.17, ge=0.0, lt=0.5, description="identities held out for testing (17% as the paper)")
+    seed: int = Field(0, description="seed for splits, initialisation and sampling")
+    device: str = Field("cpu", description="torch device; AMP is used on CUDA")
+
+    @model_validator(mode="after")
+    def _check(self) -> "TrainParams":
+        from components.expression.targets import EMOTIONS
+
+        unknown = [c for c in self.classes if c not in EMOTIONS]
+        if unknown or len(set(self.classes)) != len(self.classes) or len(self.classes) < 2:
+            raise ValueError(f"classes must be >= 2 distinct emotions of {EMOTIONS}; bad: {unknown}")
+        return self

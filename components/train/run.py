@@ -1,0 +1,193 @@
+"""The train stage: a FER model on the labelled synthetic dataset, mixed with real data.
+
+Splits are identity-disjoint (synthetic: by seed; real: by subject where the dataset has
+them): train / validation / test. Each epoch writes `last.pt` (model, optimiser, schedule,
+RNG state) so a re-run resumes after a crash; the best validation epoch is `model.pt`;
+early stopping ends training after `patience` epochs without improvement. Checkpoints hold
+only tensors and plain values (loaded with weights_only). `split.json` records which groups
+were held out, for the evaluate stage.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from components.common.fer_preprocess import PreprocessSpec
+from components.common.imageio import atomic_write_bytes
+from components.common.manifest import write_stage_info
+from components.common.telemetry import StageTelemetry, progress
+from components.evaluate.metrics import roc_auc, summary
+from models.checkpoints import CheckpointError, load_torch_weights
+from models.fer import DEFAULT_SPECS, build_model
+
+from .data import FaceDataset, balanced_sampler, load_arrays, mix
+from .datasets import Sample, group_split, load_dataset
+from .params import TrainParams
+
+STAGE = "train"
+log = logging.getLogger("fersynth.train")
+
+
+def model_spec(params: TrainParams) -> PreprocessSpec:
+    base = DEFAULT_SPECS[params.model]
+    return PreprocessSpec(params.image_size or base.size, base.grey, base.mean, base.std)
+
+
+def targets_for(samples: list[Sample], params: TrainParams) -> np.ndarray:
+    if params.task == "emotion":
+        return np.array([params.classes.index(s.label) for s in samples], dtype=np.int64)
+    return np.array([[float((s.aus or {}).get(str(a), 0.0)) >= params.au_threshold for a in params.au_units]
+                     for s in samples], dtype=np.float32)
+
+
+def _save(path: Path, payload: dict) -> None:
+    import io
+
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+@torch.no_grad()
+def predict(model, arrays: np.ndarray, device, batch: int = 256) -> np.ndarray:
+    model.eval()
+    outs = []
+    for start in range(0, len(arrays), batch):
+        outs.append(model(torch.from_numpy(arrays[start:start + batch]).to(device)).float().cpu().numpy())
+    return np.concatenate(outs) if outs else np.zeros((0, 0))
+
+
+def validation_score(logits: np.ndarray, targets: np.ndarray, params: TrainParams) -> dict:
+    if params.task == "emotion":
+        s = summary(targets, logits.argmax(1), params.classes)
+        return {"accuracy": s["accuracy"], "macro_f1": s["macro_f1"], "score": s["macro_f1"]}
+    aucs = [roc_auc(targets[:, j], logits[:, j]) for j in range(targets.shape[1])]
+    valid = [a for a in aucs if a is not None]
+    return {"mean_auc": float(np.mean(valid)) if valid else 0.0, "score": float(np.mean(valid)) if valid else 0.0}
+
+
+def select_samples(params: TrainParams, in_dir: Path) -> tuple[list[Sample], list[Sample], list[Sample], list[str]]:
+    """Train / val / test samples (identity-disjoint) and the problems found while reading."""
+    synthetic = load_dataset(f"fersynth:{in_dir}")
+    problems = list(synthetic.problems)
+    real: list[Sample] = []
+    for spec in params.real:
+        loaded = load_dataset(spec)
+        real += loaded.samples
+        problems += loaded.problems
+    keep = set(params.classes)
+    if params.task == "emotion":
+        synthetic_samples = [s for s in synthetic.samples if s.label in keep]
+        real = [s for s in real if s.label in keep]
+    else:
+        synthetic_samples = synthetic.samples
+    fractions = (1 - params.val_fraction - params.test_fraction, params.val_fraction, params.test_fraction)
+    syn_train, syn_val, syn_test = group_split(synthetic_samples, fractions, params.seed)
+    real_train, real_val, real_test = group_split(real, fractions, params.seed) if real else ([], [], [])
+    train = mix(real_train, syn_train, params.synthetic_ratio, params.seed)
+    return train, syn_val + real_val, syn_test + real_test, problems
+
+
+def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
+    in_dir, out = Path(in_dir), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    telemetry = StageTelemetry(STAGE)
+    started = time.perf_counter()
+    torch.manual_seed(params.seed)
+    device = torch.device(params.device)
+    spec = model_spec(params)
+    train_s, val_s, test_s, problems = select_samples(params, in_dir)
+    if not train_s or not val_s:
+        raise ValueError(f"{in_dir}: too few identities to split into train and validation "
+                         f"({len(train_s)} train, {len(val_s)} val samples)")
+    with telemetry.timed("load"):
+        train_x, kept, bad = load_arrays(train_s, spec)
+        train_s = [train_s[i] for i in kept]
+        val_x, kept, bad_val = load_arrays(val_s, spec)
+        val_s = [val_s[i] for i in kept]
+    problems += bad + bad_val
+    train_y, val_y = targets_for(train_s, params), targets_for(val_s, params)
+    outputs = len(params.classes) if params.task == "emotion" else len(params.au_units)
+    model = build_model(params.model, outputs, spec, params.weights).to(device)
+    opt_cls = torch.optim.AdamW if params.optimizer == "adamw" else torch.optim.Adam
+    optimizer = opt_cls(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=params.epochs)
+    use_amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    meta = {"model": params.model, "task": params.task, "classes": params.classes, "au_units": params.au_units,
+            "preprocess": spec.to_json(), "params": json.dumps(params.model_dump())}
+    start_epoch, best, stale = 0, -1.0, 0
+    if (out / "last.pt").exists():
+        state = load_torch_weights(out / "last.pt")
+        if state.get("params") != meta["params"]:
+            raise CheckpointError(f"{out / 'last.pt'}: from a run with other parameters; use another output dir")
+        model.load_state_dict(state["model_state"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        start_epoch, best, stale = int(state["epoch"]), float(state["best"]), int(state["stale"])
+        log.info("resuming training after epoch %d (best validation %.4f)", start_epoch, best)
+    if params.task == "emotion":
+        pos_weight = None
+        sampler = balanced_sampler(train_y, params.seed + start_epoch) if params.balance else None
+    else:  # class re-weighting for rare AUs
+        positives = train_y.sum(0)
+        pos_weight = torch.as_tensor((len(train_y) - positives) / np.maximum(positives, 1), device=device)
+        sampler = None
+    loader = DataLoader(FaceDataset(train_x, train_y, spec, params.augment), batch_size=params.batch_size,
+                        sampler=sampler, shuffle=sampler is None, drop_last=len(train_x) > params.batch_size,
+                        generator=torch.Generator().manual_seed(params.seed + start_epoch))
+    history = open(out / "history.jsonl", "a", encoding="utf-8")
+    last_epoch = start_epoch
+    for epoch in progress(range(start_epoch + 1, params.epochs + 1), desc=STAGE, unit="epoch"):
+        if stale >= params.patience:
+            log.info("early stop: no validation improvement for %d epochs", stale)
+            break
+        last_epoch = epoch
+        model.train()
+        t0, losses, seen = time.perf_counter(), [], 0
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            with torch.autocast(device.type, enabled=use_amp):
+                logits = model(x)
+                loss = F.cross_entropy(logits, y) if params.task == "emotion" else \
+                    F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            losses.append(loss.item())
+            seen += len(x)
+        scheduler.step()
+        train_seconds = time.perf_counter() - t0
+        val = validation_score(predict(model, val_x, device), val_y, params)
+        improved = val["score"] > best
+        best, stale = (val["score"], 0) if improved else (best, stale + 1)
+        record = {"epoch": epoch, "loss": float(np.mean(losses)), "images_per_s": seen / train_seconds,
+                  "lr": scheduler.get_last_lr()[0], **{f"val_{k}": v for k, v in val.items()}}
+        history.write(json.dumps(record) + "\n")
+        history.flush()
+        if improved:
+            _save(out / "model.pt", {"model_state": model.state_dict(), **meta, "epoch": epoch, "val": val})
+        _save(out / "last.pt", {"model_state": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
+                                "epoch": epoch, "best": best, "stale": stale, "params": meta["params"]})
+    history.close()
+    split = {"test_groups": sorted({s.group for s in test_s}), "val_groups": sorted({s.group for s in val_s}),
+             "train_groups": len({s.group for s in train_s}), "train_samples": len(train_s),
+             "val_samples": len(val_s), "test_samples": len(test_s),
+             "train_per_class": {c: int(sum(s.label == c for s in train_s)) for c in params.classes}}
+    atomic_write_bytes(out / "split.json", json.dumps(split, indent=2).encode())
+    counts = {"epochs_run": last_epoch, "best_val_score": best, "train_samples": len(train_s),
+              "val_samples": len(val_s), "test_samples": len(test_s), "problems": len(problems)}
+    telemetry.timings["total"] = time.perf_counter() - started
+    write_stage_info(out, STAGE, params.model_dump(), counts, telemetry.timings,
+                     extra={"problems": problems[:1000], "preprocess": json.loads(spec.to_json())})
+    return counts
