@@ -1,0 +1,106 @@
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from components.common.fer_preprocess import PreprocessSpec, preprocess
+from components.common.imageio import write_image
+from components.common.manifest import write_manifest
+from components.evaluate.params import EvaluateParams
+from components.evaluate.run import run as evaluate
+from components.export.params import ExportParams
+from components.export.run import run as export
+from components.train.params import TrainParams
+from components.train.run import run as train
+from models.checkpoints import CheckpointError
+
+CLASSES = ["neutral", "happy", "sad"]
+
+
+@pytest.fixture(scope="module")
+def toy_dataset(tmp_path_factory):
+    """A labelled fersynth dataset whose classes differ visibly (a bright bar at a class-specific height)."""
+    root = tmp_path_factory.mktemp("toy")
+    rng = np.random.RandomState(0)
+    rows = []
+    for seed in range(24):
+        for k, emotion in enumerate(CLASSES):
+            image = rng.randint(60, 120, (64, 64, 3)).astype(np.uint8)
+            image[12 + 16 * k:20 + 16 * k, 8:56] = 230
+            name = f"{seed}_{len(rows):06d}"
+            write_image(root / "images" / f"{name}.png", image)
+            rows.append({"id": name, "path": f"images/{name}.png", "seed": seed, "target_emotion": emotion,
+                         "label_emotion": emotion, "label_aus": {"12": 1.0} if emotion == "happy" else {}})
+    write_manifest(root, rows)
+    return root
+
+
+FAST = dict(classes=CLASSES, epochs=6, batch_size=16, lr=2e-3, augment=False, patience=6)
+
+
+@pytest.fixture(scope="module")
+def trained(toy_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("model")
+    counts = train(TrainParams(**FAST), toy_dataset, out)
+    return out, counts
+
+
+def test_training_reduces_loss_and_learns(trained):
+    out, counts = trained
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert history[-1]["loss"] < 0.6 * history[0]["loss"]
+    assert counts["best_val_score"] > 0.6  # chance is 1/3
+    split = json.loads((out / "split.json").read_text())
+    assert split["test_samples"] > 0 and split["val_samples"] > 0
+
+
+def test_resume_continues_from_the_last_epoch(toy_dataset, tmp_path):
+    params = dict(FAST, epochs=2)
+    train(TrainParams(**params), toy_dataset, tmp_path)
+    counts = train(TrainParams(**dict(params, epochs=2)), toy_dataset, tmp_path)  # nothing left to do
+    assert counts["epochs_run"] == 2
+    lines = (tmp_path / "history.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    with pytest.raises(CheckpointError, match="other parameters"):
+        train(TrainParams(**dict(params, lr=1e-4)), toy_dataset, tmp_path)
+
+
+def test_au_model_reports_roc_auc(toy_dataset, tmp_path):
+    train(TrainParams(**dict(FAST, task="au", au_units=[12], epochs=3)), toy_dataset, tmp_path / "m")
+    evaluate(EvaluateParams(), toy_dataset, tmp_path / "e", model_dir=tmp_path / "m")
+    result = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert result["sets"]["synthetic held-out"]["roc_auc"]["AU12"] is not None
+
+
+def test_evaluate_writes_metrics_confusion_and_cross_table(toy_dataset, trained, tmp_path):
+    model_dir, _ = trained
+    evaluate(EvaluateParams(test_sets=[f"fersynth:{toy_dataset}"]), toy_dataset, tmp_path, model_dir=model_dir)
+    result = json.loads((tmp_path / "metrics.json").read_text())
+    held_out = result["sets"]["synthetic held-out"]
+    assert held_out["accuracy"] > 0.5 and np.array(held_out["confusion"]).shape == (3, 3)
+    assert result["cross_dataset"]["columns"] == ["synthetic held-out", f"fersynth:{toy_dataset}"]
+    assert (tmp_path / "confusion_0.png").exists() and "data:image/png;base64" in (tmp_path / "report.html").read_text()
+
+
+def test_export_onnx_parity_and_triton_config(toy_dataset, trained, tmp_path):
+    model_dir, _ = trained
+    counts = export(ExportParams(name="fer", max_batch_size=16), model_dir, tmp_path, dataset_dir=toy_dataset)
+    assert counts["parity_max_abs_diff"] < 1e-4
+    path = tmp_path / "fer" / "1" / "model.onnx"
+    proto = onnx.load(str(path))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    spec = PreprocessSpec.from_json(meta["fersynth.preprocess"])
+    assert json.loads(meta["fersynth.labels"]) == CLASSES
+    batch_dim = proto.graph.input[0].type.tensor_type.shape.dim[0]
+    assert batch_dim.dim_param  # dynamic batch
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    faces = [np.full((80, 80, 3), v, np.uint8) for v in (10, 120, 250, 40, 90)]
+    for n in (1, 5):
+        assert session.run(["logits"], {"input": preprocess(faces[:n], spec)})[0].shape == (n, 3)
+    config = (tmp_path / "fer" / "config.pbtxt").read_text()
+    assert 'name: "fer"' in config and "max_batch_size: 16" in config and 'platform: "onnxruntime_onnx"' in config
+    assert f"dims: [ {spec.channels}, {spec.size}, {spec.size} ]" in config and "dims: [ 3 ]" in config
+    assert "dynamic_batching" in config
+    assert (tmp_path / "fer" / "labels.txt").read_text().split() == CLASSES
