@@ -36,11 +36,13 @@ def test_missing_weights_is_a_clear_error(tmp_path, capsys):
 
 def test_embedded_run_goes_through_kfp_local(tmp_path):
     cfg = tmp_path / "small.yaml"
-    cfg.write_text(yaml.safe_dump({"identity": {"count": 4, "preview_seeds": 2, "pca_samples": 128,
+    cfg.write_text(yaml.safe_dump({"identity": {"count": 6, "preview_seeds": 2, "pca_samples": 128,
                                                 "pca_components": 4, "preview_degrees": [-1.0, 1.0]},
                                    "expression": {"emotions": ["neutral", "happy", "sad"]},
                                    "adapt": {"output_size": 64},
-                                   "select": {"batch_size": 6, "top_k": 4, "fid_images": 6}}))
+                                   "select": {"batch_size": 6, "top_k": 5, "fid_images": 6},
+                                   "train": {"epochs": 1, "batch_size": 4, "val_fraction": 0.3,
+                                             "test_fraction": 0.3, "classes": ["neutral", "happy", "sad"]}}))
     run_dir = tmp_path / "run"
     # A separate process, as a user runs it: the KFP runner launches the stage as a subprocess too.
     result = subprocess.run([sys.executable, "-m", "components.cli", "run", "--config", str(cfg),
@@ -48,10 +50,10 @@ def test_embedded_run_goes_through_kfp_local(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     counts = summary["stages"]["identity"]["counts"]
-    assert counts["planned"] == 4 and counts["identities"] == len(read_manifest(run_dir / "identity"))
+    assert counts["planned"] == 6 and counts["identities"] == len(read_manifest(run_dir / "identity"))
     assert (run_dir / "identity" / "preview.png").exists()
     assert (run_dir / "identity").resolve().is_relative_to(run_dir / "kfp")  # a KFP artifact
-    assert yaml.safe_load((run_dir / "config.yaml").read_text())["identity"]["count"] == 4
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["identity"]["count"] == 6
     images = read_manifest(run_dir / "adapt")
     assert len(images) == summary["stages"]["expression"]["counts"]["images"] > 0
     assert len(images) % 3 == 0  # every kept identity has all three expressions
@@ -63,6 +65,9 @@ def test_embedded_run_goes_through_kfp_local(tmp_path):
     assert len(labelled) == summary["stages"]["select"]["counts"]["kept"] <= len(images)
     assert all(r["label_emotion"] == r["target_emotion"] for r in labelled)
     assert (run_dir / summary["quality_report"]).exists() and (run_dir / summary["labels"]).exists()
+    assert summary["held_out_synthetic"]["accuracy"] is not None
+    assert (run_dir / "export" / "fersynth_fer" / "1" / "model.onnx").exists()
+    assert (run_dir / "evaluate" / "report.html").exists()
 
 
 def test_demo_config_is_valid_and_big_enough():
@@ -80,6 +85,7 @@ def test_pipeline_compiles_with_the_stage_image(tmp_path):
     docs = list(yaml.safe_load_all((tmp_path / "p.yaml").read_text()))
     executors = docs[0]["deploymentSpec"]["executors"]
     images = {e["container"]["image"] for e in executors.values()}
-    assert images == {stage_image(s) for s in ("identity", "expression", "adapt", "select", "annotate")}
+    assert images == {stage_image(s) for s in ("identity", "expression", "adapt", "select", "annotate", "train",
+                                                "evaluate", "export")}
     defaults = docs[0]["root"]["inputDefinitions"]["parameters"]["identity"]["defaultValue"]
     assert defaults["backend"] == "dcgan64" and "weights" not in defaults  # None values left out
