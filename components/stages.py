@@ -56,6 +56,9 @@ STAGES: dict[str, Stage] = {
     "export": Stage("export", "components.export.params:ExportParams", "components.export.run:run",
                     "export a trained model (--in: train output) to ONNX + a Triton model repository (--out)",
                     takes_input=True),
+    "sweep": Stage("sweep", "components.train.sweep:SweepParams", "components.train.sweep:run",
+                   "train the same model on several real + k x synthetic mixes and print the accuracy table",
+                   takes_input=True, in_pipeline=False),
     # Not a pipeline stage: trains the ganmut editor's checkpoint on a labelled face folder.
     "train-ganmut": Stage("train-ganmut", "components.expression.ganmut_train:GANmutTrainParams",
                           "components.expression.ganmut_train:run",

@@ -104,3 +104,23 @@ def test_export_onnx_parity_and_triton_config(toy_dataset, trained, tmp_path):
     assert f"dims: [ {spec.channels}, {spec.size}, {spec.size} ]" in config and "dims: [ 3 ]" in config
     assert "dynamic_batching" in config
     assert (tmp_path / "fer" / "labels.txt").read_text().split() == CLASSES
+
+
+def test_sweep_prints_a_table_over_mixes(toy_dataset, tmp_path, capsys):
+    import shutil
+
+    from components.train.sweep import SweepParams, run as sweep
+
+    real = tmp_path / "real"
+    for path in sorted((toy_dataset / "images").glob("*.png"))[:18]:  # 6 'real' identities, folder layout
+        seed, order = path.stem.split("_")
+        emotion = CLASSES[int(order) % 3]
+        (real / emotion).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, real / emotion / f"r{seed}_{order}.png")
+    params = SweepParams(ratios=[0.5, 2.0], train=dict(FAST, epochs=1, real=[f"folder:{real}"]))
+    result = sweep(params, toy_dataset, tmp_path / "sweep")
+    assert list(result["table"]) == ["real + 0.5 x synthetic", "real + 2 x synthetic"]
+    assert "training set,synthetic held-out" in capsys.readouterr().out
+    assert (tmp_path / "sweep" / "sweep.csv").exists()
+    with pytest.raises(ValueError, match="needs real datasets"):
+        sweep(SweepParams(ratios=[1.0, 2.0], train=dict(FAST, epochs=1)), toy_dataset, tmp_path / "s2")

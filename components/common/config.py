@@ -55,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser, model: type[StageParams]) -> 
             inner = get_args(annotation)[0] if get_args(annotation) else str
             kwargs["nargs"] = "*"
             kwargs["type"] = inner if inner in (int, float, str) else json.loads  # e.g. '{"AU12": 1}'
+        elif annotation is dict or origin is dict:
+            kwargs["type"] = json.loads  # e.g. --weights '{"brisque": -1}'
         elif annotation in (int, float, str):
             kwargs["type"] = annotation
         else:

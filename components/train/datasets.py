@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from components.common.imageio import ImageError, read_image
+from components.common.imageio import read_image
 from components.common.manifest import MANIFEST_NAME, read_manifest
 from components.expression.targets import EMOTIONS
 
