@@ -124,3 +124,20 @@ def test_sweep_prints_a_table_over_mixes(toy_dataset, tmp_path, capsys):
     assert (tmp_path / "sweep" / "sweep.csv").exists()
     with pytest.raises(ValueError, match="needs real datasets"):
         sweep(SweepParams(ratios=[1.0, 2.0], train=dict(FAST, epochs=1)), toy_dataset, tmp_path / "s2")
+
+
+def test_resnet18_backbone_weights_from_a_path(tmp_path):
+    import torch
+    from torchvision.models import resnet18 as tv_resnet18
+
+    from models.fer import DEFAULT_SPECS, build_model
+
+    torch.manual_seed(3)
+    source = tv_resnet18(weights=None, num_classes=1000)
+    torch.save(source.state_dict(), tmp_path / "backbone.pt")
+    model = build_model("resnet18", 7, DEFAULT_SPECS["resnet18"], weights=str(tmp_path / "backbone.pt"))
+    assert torch.equal(model.layer1[0].conv1.weight, source.layer1[0].conv1.weight)
+    assert model.fc.out_features == 7  # a new head for our classes
+    torch.save({"something": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="no ResNet-18 backbone"):
+        build_model("resnet18", 7, DEFAULT_SPECS["resnet18"], weights=str(tmp_path / "other.pt"))
