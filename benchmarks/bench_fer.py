@@ -7,23 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from timing import median_seconds
 
 
-def timed(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -55,19 +46,19 @@ def main() -> None:
             if device.type == "cuda":
                 torch.cuda.synchronize()
 
-        train_rate = 64 / timed(step, 5)
+        train_rate = 64 / median_seconds(step, 5)
         model.eval()
         with torch.no_grad():
             one, batch = x[:1], x
-            torch_b1 = timed(lambda: model(one), 50) * 1000
-            torch_b64 = 64 / timed(lambda: model(batch), 10)
+            torch_b1 = median_seconds(lambda: model(one), 50) * 1000
+            torch_b64 = 64 / median_seconds(lambda: model(batch), 10)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "m.onnx"
             export_onnx(model.cpu(), spec, path, 17, {})
             session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             one_np, batch_np = one.cpu().numpy(), batch.cpu().numpy()
-            ort_b1 = timed(lambda: session.run(None, {"input": one_np}), 50) * 1000
-            ort_b64 = 64 / timed(lambda: session.run(None, {"input": batch_np}), 10)
+            ort_b1 = median_seconds(lambda: session.run(None, {"input": one_np}), 50) * 1000
+            ort_b64 = 64 / median_seconds(lambda: session.run(None, {"input": batch_np}), 10)
         results[name] = {"train_images_per_s": train_rate, "torch_batch1_ms": torch_b1,
                          "torch_batch64_images_per_s": torch_b64, "onnxruntime_batch1_ms": ort_b1,
                          "onnxruntime_batch64_images_per_s": ort_b64}

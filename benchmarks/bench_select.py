@@ -8,23 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+from timing import rate
 
 
-def rate(fn, n: int, repeats: int = 3) -> float:
-    fn()
-    best = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best.append(time.perf_counter() - start)
-    return n / float(np.median(best))
 
 
 def sample_faces(directory: str | None, count: int) -> list[np.ndarray]:

@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from components.common.config import StageParams
-from components.common.imageio import ImageError, atomic_write_bytes, is_image_name, read_image, write_image
-from components.common.manifest import MANIFEST_NAME, read_manifest
+from components.common.imageio import ImageError, atomic_write_bytes, read_image, write_image
+from components.common.manifest import MANIFEST_NAME
 from components.common.sheets import labelled_grid
 from components.common.telemetry import progress
 from models.checkpoints import CheckpointError, load_torch_weights
@@ -32,8 +32,6 @@ from models.ganmut import GANmutDiscriminator, GANmutGenerator
 from .targets import EMOTIONS
 
 log = logging.getLogger("fersynth.ganmut")
-ALIASES = {"angry": "anger", "surprised": "surprise", "happiness": "happy", "sadness": "sad", "fearful": "fear",
-           "disgusted": "disgust", "neutrality": "neutral", "joy": "happy"}
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -53,32 +51,14 @@ class GANmutTrainParams(StageParams):
     device: str = Field("cpu", description="torch device (cuda for real training)")
 
 
-def normalise_emotion(name: str) -> str | None:
-    name = name.strip().lower()
-    name = ALIASES.get(name, name)
-    return name if name in EMOTIONS else None
-
-
 def find_examples(data_dir: Path) -> tuple[list[tuple[Path, str]], list[str]]:
-    """(image path, emotion) pairs and the problems found (unknown folders, unlabelled rows)."""
-    examples, problems = [], []
-    if (data_dir / MANIFEST_NAME).exists():
-        for row in read_manifest(data_dir):
-            emotion = normalise_emotion(row.get("target_emotion") or "")
-            if emotion is None:
-                problems.append(f"{data_dir / row['path']}: no usable emotion label ({row.get('target_emotion')!r})")
-            else:
-                examples.append((data_dir / row["path"], emotion))
-        return examples, problems
+    """(image path, emotion) pairs and the problems found: an ImageFolder tree or a labelled fersynth dataset."""
+    from components.train.datasets import read_fersynth, read_folder
+
     if not data_dir.is_dir():
         raise ValueError(f"{data_dir}: training data directory not found")
-    for folder in sorted(p for p in data_dir.iterdir() if p.is_dir()):
-        emotion = normalise_emotion(folder.name)
-        if emotion is None:
-            problems.append(f"{folder}: folder name is not an emotion ({', '.join(EMOTIONS)}); skipped")
-            continue
-        examples += [(f, emotion) for f in sorted(folder.rglob("*")) if f.is_file() and is_image_name(f.name)]
-    return examples, problems
+    loaded = read_fersynth(data_dir) if (data_dir / MANIFEST_NAME).exists() else read_folder(data_dir)
+    return [(s.path, s.label) for s in loaded.samples], loaded.problems
 
 
 def load_images(examples, size: int) -> tuple[torch.Tensor, list[str], list[str]]:
