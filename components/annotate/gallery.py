@@ -55,11 +55,11 @@ def write_gallery(seeds: dict[int, list[np.ndarray]], known: dict[int, SeedLabel
                         f"</td>" for a in au_units)
         options = "".join(f'<option value="{e}"{" selected" if label.emotion == e else ""}>{e}</option>'
                           for e in ("",) + EMOTIONS)
-        rows.append(f'<tr data-seed="{seed}"><td>{seed}</td><td>{thumbs}</td>'
+        rows.append(f'<tr data-seed="{seed}"><td>{seed}</td><td class="images">{thumbs}</td>'
                     f"<td><select>{options}</select></td>{boxes}</tr>")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>fersynth seed review</title>
 <style>body{{font-family:sans-serif;margin:1em}}td,th{{border-bottom:1px solid #ddd;padding:2px 4px}}
-img{{margin-right:2px}}</style><script>{SCRIPT}</script></head><body>
+img{{margin-right:2px}}td.images{{white-space:nowrap}}</style><script>{SCRIPT}</script></head><body>
 <h1>Seed review</h1><p>Tick the action units you see and pick an emotion per seed, then
 <button onclick="saveSeedList()">Save seed list</button> and pass the file to
 <code>fersynth annotate --seed-list seed_list.yaml</code>. {html.escape(str(len(seeds)))} seeds.</p>
