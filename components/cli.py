@@ -33,9 +33,38 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the pipeline on this machine through KFP's local runner")
     run.add_argument("--config", help="YAML run config (default: the embedded demo config)")
     run.add_argument("--out", dest="out_dir", help="run folder (default: runs/<timestamp>)")
+    comp = sub.add_parser("compile", help="compile the KFP pipeline YAML (pipelines/compiled/fer_pipeline.yaml)")
+    comp.add_argument("--out", dest="out_dir", help="where to write it (default: the checked-in file)")
+    sub.add_parser("images", help="print the docker build commands and tags of the stage images")
+    for name, helptext in (("submit", "create a run on a Kubeflow Pipelines cluster"),
+                           ("schedule", "create a recurring run (cron) on a Kubeflow Pipelines cluster")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://ml-pipeline-ui.kubeflow")
+        p.add_argument("--config", help="YAML run config (stage sections), default: the embedded demo config")
+        p.add_argument("--experiment", default="fersynth")
+        if name == "schedule":
+            p.add_argument("--cron", required=True, help="KFP cron expression with seconds, e.g. '0 0 2 * * *'")
     for stage in STAGES.values():
         _stage_parser(sub, stage)
     return parser
+
+
+def _cluster_command(args) -> int:
+    from pipelines import cluster_cli
+
+    if args.command == "compile":
+        print(cluster_cli.compile_pipeline(args.out_dir or cluster_cli.COMPILED))
+    elif args.command == "images":
+        print("\n".join(cluster_cli.image_commands()))
+    else:
+        from pipelines.local_run import resolve_config
+
+        arguments = resolve_config(args.config)
+        if args.command == "submit":
+            print(cluster_cli.submit(args.host, arguments, args.experiment))
+        else:
+            print(cluster_cli.schedule(args.host, args.cron, arguments, args.experiment))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             summary = run_local(args.config, args.out_dir)
             print(summary["run_dir"])
             return 0
+        if args.command in ("compile", "images", "submit", "schedule"):
+            return _cluster_command(args)
         stage = STAGES[args.command]
         section = load_config(args.config).get(stage.name, {}) if args.config else {}
         params = from_args(stage.params, args, section, where=args.config or "command line")

@@ -18,6 +18,7 @@ from components.select.component import select_op
 from components.select.params import SelectParams
 from components.train.component import evaluate_op, export_op, train_op
 from components.train.params import TrainParams
+from pipelines.cluster import apply
 
 
 def defaults(model) -> dict:
@@ -37,17 +38,19 @@ def fer_pipeline(identity: dict = defaults(IdentityParams), expression: dict = d
                  adapt: dict = defaults(AdaptParams), select: dict = defaults(SelectParams),
                  annotate: dict = defaults(AnnotateParams), train: dict = defaults(TrainParams),
                  evaluate: dict = defaults(EvaluateParams), export: dict = defaults(ExportParams)) -> Model:
-    identity_task = identity_op(params=identity).set_display_name("identity generation")
-    expression_task = expression_op(params=expression, identities=identity_task.outputs["identities"])
-    expression_task.set_display_name("expression editing")
-    adapt_task = adapt_op(params=adapt, expressions=expression_task.outputs["expressions"])
+    identity_task = apply(identity_op(params=identity), "identity").set_display_name("identity generation")
+    expression_task = apply(expression_op(params=expression, identities=identity_task.outputs["identities"]),
+                            "expression").set_display_name("expression editing")
+    adapt_task = apply(adapt_op(params=adapt, expressions=expression_task.outputs["expressions"]), "adapt")
     adapt_task.set_display_name("colour and alpha adaptation")
-    select_task = select_op(params=select, images=adapt_task.outputs["images"]).set_display_name("IQA selection")
-    annotate_task = annotate_op(params=annotate, selected=select_task.outputs["selected"])
+    select_task = apply(select_op(params=select, images=adapt_task.outputs["images"]), "select")
+    select_task.set_display_name("IQA selection")
+    annotate_task = apply(annotate_op(params=annotate, selected=select_task.outputs["selected"]), "annotate")
     annotate_task.set_display_name("seed annotation")
     labelled = annotate_task.outputs["labelled"]
-    train_task = train_op(params=train, labelled=labelled).set_display_name("FER training")
-    evaluate_op(params=evaluate, labelled=labelled, model=train_task.outputs["model"]).set_display_name("evaluation")
-    export_task = export_op(params=export, model=train_task.outputs["model"], labelled=labelled)
+    train_task = apply(train_op(params=train, labelled=labelled), "train").set_display_name("FER training")
+    apply(evaluate_op(params=evaluate, labelled=labelled, model=train_task.outputs["model"]),
+          "evaluate").set_display_name("evaluation")
+    export_task = apply(export_op(params=export, model=train_task.outputs["model"], labelled=labelled), "export")
     export_task.set_display_name("ONNX export")
     return export_task.outputs["repository"]

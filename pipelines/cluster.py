@@ -1,0 +1,54 @@
+"""How each task runs on a Kubernetes cluster: resources, GPUs, node placement, secrets, retries.
+
+One table per stage; `apply` sets it on a pipeline task. The settings compile into the
+pipeline YAML; KFP's local runner ignores them (with a warning), so the embedded run and
+the cluster run use the very same components.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kfp import kubernetes
+
+# Kubernetes secret holding the object store credentials (created by the fersynth-pipeline chart).
+S3_SECRET = "fersynth-s3"
+S3_SECRET_KEYS = {"endpoint": "FERSYNTH_S3_ENDPOINT", "access-key": "AWS_ACCESS_KEY_ID",
+                  "secret-key": "AWS_SECRET_ACCESS_KEY"}
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: str
+    memory: str
+    gpu: bool = False
+
+
+STAGE_RESOURCES = {
+    "identity": Resources("2", "8G", gpu=True),
+    "expression": Resources("2", "8G", gpu=True),
+    "adapt": Resources("2", "4G"),
+    "select": Resources("4", "8G"),
+    "annotate": Resources("1", "2G"),
+    "train": Resources("4", "16G", gpu=True),
+    "evaluate": Resources("2", "8G"),
+    "export": Resources("2", "4G"),
+}
+
+
+def apply(task, stage: str, retries: int = 2):
+    """Requests = limits (guaranteed QoS), a GPU with node selector + toleration for GPU stages,
+    S3 credentials from the secret as environment variables, retries with backoff, caching on."""
+    res = STAGE_RESOURCES[stage]
+    task.set_cpu_request(res.cpu).set_cpu_limit(res.cpu)
+    task.set_memory_request(res.memory).set_memory_limit(res.memory)
+    if res.gpu:
+        task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(1)
+        kubernetes.add_node_selector(task, label_key=GPU_NODE_LABEL[0], label_value=GPU_NODE_LABEL[1])
+        kubernetes.add_toleration(task, key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")
+    # optional: runs whose data stays inside KFP artifacts start even where the secret is not installed
+    kubernetes.use_secret_as_env(task, secret_name=S3_SECRET, secret_key_to_env=S3_SECRET_KEYS, optional=True)
+    task.set_retry(num_retries=retries, backoff_duration="30s", backoff_factor=2.0, backoff_max_duration="600s")
+    task.set_caching_options(True)
+    return task

@@ -1,0 +1,60 @@
+"""Cluster commands: compile the pipeline, list the stage images, submit and schedule runs on KFP."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from components.common.images import stage_image
+from pipelines.fer_pipeline import STAGE_OUTPUTS
+
+COMPILED = Path(__file__).parent / "compiled" / "fer_pipeline.yaml"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def compile_pipeline(path: str | Path = COMPILED) -> Path:
+    from kfp import compiler
+
+    from pipelines.fer_pipeline import fer_pipeline
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(fer_pipeline, str(path))
+    return path
+
+
+def image_commands() -> list[str]:
+    """docker build commands for the base image and every stage image, in build order."""
+    base = stage_image("base")
+    commands = [f"docker build -f Dockerfile.base -t {base} ."]
+    for stage in STAGE_OUTPUTS:
+        commands.append(f"docker build -f images/{stage}/Dockerfile --build-arg BASE_IMAGE={base} "
+                        f"-t {stage_image(stage)} .")
+    return commands
+
+
+def _client(host: str):
+    import kfp
+
+    try:
+        client = kfp.Client(host=host)
+        client.get_kfp_healthz()
+    except Exception as exc:  # the client raises many kinds; all mean "no usable KFP API here"
+        raise RuntimeError(f"cannot reach the Kubeflow Pipelines API at {host}: {type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+    return client
+
+
+def submit(host: str, arguments: dict, experiment: str = "fersynth", run_name: str | None = None) -> str:
+    client = _client(host)
+    result = client.create_run_from_pipeline_package(str(compile_pipeline()), arguments=arguments,
+                                                     experiment_name=experiment, run_name=run_name)
+    return result.run_id
+
+
+def schedule(host: str, cron: str, arguments: dict, experiment: str = "fersynth", job_name: str = "fersynth-nightly"):
+    client = _client(host)
+    experiment_id = client.create_experiment(experiment).experiment_id
+    job = client.create_recurring_run(experiment_id=experiment_id, job_name=job_name, cron_expression=cron,
+                                      pipeline_package_path=str(compile_pipeline()), params=arguments,
+                                      max_concurrency=1)
+    return job.recurring_run_id if hasattr(job, "recurring_run_id") else json.dumps(str(job))

@@ -1,0 +1,108 @@
+"""The cluster side: compiled pipeline settings, stage images and their Dockerfiles."""
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.common.images import stage_image
+from pipelines import cluster_cli
+from pipelines.cluster import GPU_RESOURCE, S3_SECRET, STAGE_RESOURCES
+from pipelines.fer_pipeline import STAGE_OUTPUTS
+
+ROOT = Path(__file__).resolve().parents[1]
+INSTRUCTIONS = {"FROM", "RUN", "COPY", "ADD", "ENV", "ARG", "WORKDIR", "USER", "LABEL", "EXPOSE", "ENTRYPOINT",
+                "CMD", "VOLUME", "HEALTHCHECK", "SHELL", "STOPSIGNAL", "ONBUILD"}
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    import os
+
+    assert "FERSYNTH_IMAGE_REGISTRY" not in os.environ, "unset FERSYNTH_IMAGE_REGISTRY to compare with the checked-in file"
+    path = cluster_cli.compile_pipeline(tmp_path_factory.mktemp("c") / "p.yaml")
+    return path
+
+
+def _body(path: Path) -> str:
+    # KFP's header comment prints the parameter dicts in hash order, which changes between processes.
+    return "\n".join(line for line in path.read_text().splitlines() if not line.startswith("#"))
+
+
+def test_checked_in_pipeline_is_current(compiled):
+    assert _body(cluster_cli.COMPILED) == _body(compiled), \
+        "pipelines/compiled/fer_pipeline.yaml is stale: run `fersynth compile`"
+
+
+def test_compiled_yaml_has_cluster_settings(compiled):
+    docs = list(yaml.safe_load_all(compiled.read_text()))
+    spec, platform = docs[0], docs[1]
+    executors = spec["deploymentSpec"]["executors"]
+    assert {e["container"]["image"] for e in executors.values()} == {stage_image(s) for s in STAGE_OUTPUTS}
+    by_stage = {}
+    for name, executor in executors.items():
+        stage = next(s for s in STAGE_OUTPUTS if executor["container"]["image"] == stage_image(s))
+        by_stage[stage] = (name, executor["container"])
+    for stage, (name, container) in by_stage.items():
+        res = container["resources"]
+        assert res["cpuRequest"] == res["cpuLimit"] == float(STAGE_RESOURCES[stage].cpu)
+        assert res["memoryLimit"] > 0
+        if STAGE_RESOURCES[stage].gpu:
+            assert res["accelerator"]["resourceType"] == GPU_RESOURCE and res["accelerator"]["resourceCount"] == "1"
+        else:
+            assert "accelerator" not in res
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for stage, (name, _) in by_stage.items():
+        config = k8s[name]
+        assert config["secretAsEnv"][0]["secretName"] == S3_SECRET
+        envs = {e["envVar"] for e in config["secretAsEnv"][0]["keyToEnv"]}
+        assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "FERSYNTH_S3_ENDPOINT"} <= envs
+        if STAGE_RESOURCES[stage].gpu:
+            assert config["nodeSelector"]["labels"] == {"nvidia.com/gpu.present": "true"}
+            assert config["tolerations"][0]["key"] == GPU_RESOURCE
+    tasks = spec["root"]["dag"]["tasks"]
+    assert all(t["cachingOptions"].get("enableCache") for t in tasks.values())
+    assert all(t["retryPolicy"]["maxRetryCount"] == 2 for t in tasks.values())
+
+
+def _instructions(path: Path) -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n", " ", path.read_text())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        word, _, rest = line.partition(" ")
+        assert word.upper() in INSTRUCTIONS, f"{path}: unknown instruction {word}"
+        out.append((word.upper(), rest.strip()))
+    return out
+
+
+def test_dockerfiles_parse_and_name_existing_files():
+    base = _instructions(ROOT / "Dockerfile.base")
+    assert base[0][0] == "FROM" and any(i == "USER" and r != "root" for i, r in base)
+    for instruction, rest in base:
+        if instruction == "COPY":
+            for source in rest.split()[:-1]:
+                assert (ROOT / source).exists(), f"Dockerfile.base copies missing {source}"
+    for stage in STAGE_OUTPUTS:
+        path = ROOT / "images" / stage / "Dockerfile"
+        steps = _instructions(path)
+        arg = next(r for i, r in steps if i == "ARG")
+        assert arg.split("=")[1] == stage_image("base")
+        assert ("FROM", "${BASE_IMAGE}") in steps and ("USER", "10001") in steps
+
+
+def test_images_command_builds_every_stage_tag():
+    commands = cluster_cli.image_commands()
+    assert commands[0].startswith("docker build -f Dockerfile.base")
+    for stage in STAGE_OUTPUTS:
+        assert any(f"images/{stage}/Dockerfile" in c and c.endswith(f"-t {stage_image(stage)} .") for c in commands)
+
+
+def test_submit_to_an_unreachable_host_fails_clearly(capsys):
+    from components.cli import main
+    from tests.services import free_port
+
+    assert main(["submit", "--host", f"http://127.0.0.1:{free_port()}"]) == 1
+    assert "cannot reach the Kubeflow Pipelines API" in capsys.readouterr().err
