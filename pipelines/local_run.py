@@ -9,6 +9,7 @@ Writes a run folder:
 from __future__ import annotations
 
 import json
+import os
 import logging
 import time
 import warnings
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from components.common import stage_cache
 from components.common.config import ConfigError, build_params, load_config
 from components.common.manifest import read_stage_info
 from components.stages import STAGES
@@ -47,6 +49,9 @@ def run_local(config_path: str | Path | None = None, out_dir: str | Path | None 
     (run_dir / "config.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run_dir / "kfp"),
                raise_on_error=True)
+    # Stage results are kept in the run folder, so re-running the same command after a crash or an
+    # interruption resumes: finished stages are reused, a half-done stage continues (stage_cache.py).
+    os.environ[stage_cache.ENV] = str(run_dir / "stage-cache")
     started = time.perf_counter()
     with warnings.catch_warnings():
         # The runner warns that stage images are not run here; that is the point of the embedded run.

@@ -89,3 +89,30 @@ def test_pipeline_compiles_with_the_stage_image(tmp_path):
                                                 "evaluate", "export")}
     defaults = docs[0]["root"]["inputDefinitions"]["parameters"]["identity"]["defaultValue"]
     assert defaults["backend"] == "dcgan64" and "weights" not in defaults  # None values left out
+
+
+def test_rerun_after_a_failure_reuses_finished_stages(tmp_path):
+    """A run that dies in train keeps identity..annotate; the re-run reuses them and finishes."""
+    base = {"identity": {"count": 6, "preview_seeds": 0, "pca_samples": 128, "pca_components": 4},
+            "expression": {"emotions": ["neutral", "happy", "sad"]}, "adapt": {"output_size": 64},
+            "select": {"batch_size": 6, "top_k": 5, "fid_images": 6},
+            "train": {"epochs": 1, "batch_size": 4, "val_fraction": 0.3, "test_fraction": 0.3,
+                      "classes": ["neutral", "happy", "sad"]}}
+    broken = {**base, "train": {**base["train"], "real": [f"folder:{tmp_path / 'missing'}"]}}
+    run_dir = tmp_path / "run"
+    for config, expected in ((broken, 1), (base, 0)):
+        cfg = tmp_path / "cfg.yaml"
+        cfg.write_text(yaml.safe_dump(config))
+        result = subprocess.run([sys.executable, "-m", "components.cli", "run", "--config", str(cfg),
+                                 "--out", str(run_dir)], capture_output=True, text=True, timeout=600)
+        assert result.returncode == expected, result.stderr[-2000:]
+        if expected == 1:
+            assert "missing: not a directory" in result.stdout + result.stderr
+            finished = {p.parent.name: p.stat().st_mtime_ns for p in (run_dir / "stage-cache").glob("*/stage.json")}
+            assert {name.split("-")[0] for name in finished} == {"identity", "expression", "adapt", "select",
+                                                                 "annotate"}
+    for name, mtime in finished.items():  # reused, not recomputed
+        assert (run_dir / "stage-cache" / name / "stage.json").stat().st_mtime_ns == mtime
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["held_out_synthetic"]["accuracy"] is not None
+    assert (run_dir / "export" / "fersynth_fer" / "config.pbtxt").exists()

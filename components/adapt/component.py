@@ -10,6 +10,7 @@ def adapt_op(params: dict, expressions: Input[Dataset], images: Output[Dataset])
     """Colour-match and blend every edited face back into its frame."""
     from components.adapt.params import AdaptParams
     from components.adapt.run import run
+    from components.common.stage_cache import run_cached
 
-    counts = run(AdaptParams.model_validate(params), expressions.path, images.path)
+    counts = run_cached("adapt", AdaptParams.model_validate(params), run, [expressions.path], images.path)
     images.metadata.update({"images": counts["images"], "rejected": counts["rejected"]})

@@ -10,6 +10,7 @@ def annotate_op(params: dict, selected: Input[Dataset], labelled: Output[Dataset
     """Label the kept images from their seeds and edit targets."""
     from components.annotate.params import AnnotateParams
     from components.annotate.run import run
+    from components.common.stage_cache import run_cached
 
-    counts = run(AnnotateParams.model_validate(params), selected.path, labelled.path)
+    counts = run_cached("annotate", AnnotateParams.model_validate(params), run, [selected.path], labelled.path)
     labelled.metadata.update({"images": counts["images"], "disagreements": counts["disagreements"]})

@@ -10,6 +10,8 @@ def expression_op(params: dict, identities: Input[Dataset], expressions: Output[
     """Put every requested expression on every identity."""
     from components.expression.params import ExpressionParams
     from components.expression.run import run
+    from components.common.stage_cache import run_cached
 
-    counts = run(ExpressionParams.model_validate(params), identities.path, expressions.path)
+    counts = run_cached("expression", ExpressionParams.model_validate(params), run, [identities.path],
+                        expressions.path)
     expressions.metadata.update({"images": counts["images"], "rejected": counts["rejected"]})

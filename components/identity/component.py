@@ -11,6 +11,7 @@ def identity_op(params: dict, identities: Output[Dataset]):
     """Generate identities into the `identities` dataset artifact (a directory)."""
     from components.identity.params import IdentityParams
     from components.identity.run import run
+    from components.common.stage_cache import run_cached
 
-    counts = run(IdentityParams.model_validate(params), identities.path)
+    counts = run_cached("identity", IdentityParams.model_validate(params), run, [], identities.path)
     identities.metadata.update({"identities": counts["identities"], "rejected": counts["rejected"]})

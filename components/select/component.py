@@ -12,8 +12,9 @@ def select_op(params: dict, images: Input[Dataset], selected: Output[Dataset], r
 
     from components.select.params import SelectParams
     from components.select.run import run
+    from components.common.stage_cache import run_cached
 
-    counts = run(SelectParams.model_validate(params), images.path, selected.path)
+    counts = run_cached("select", SelectParams.model_validate(params), run, [images.path], selected.path)
     selected.metadata.update({"kept": counts["kept"], "images_in": counts["images_in"]})
     # report.html embeds its figures, so the single file renders in the KFP UI.
     shutil.copyfile(f"{selected.path}/report.html", report.path)

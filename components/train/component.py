@@ -11,7 +11,9 @@ def train_op(params: dict, labelled: Input[Dataset], model: Output[Model]):
     from components.train.params import TrainParams
     from components.train.run import run
 
-    counts = run(TrainParams.model_validate(params), labelled.path, model.path)
+    from components.common.stage_cache import run_cached
+
+    counts = run_cached("train", TrainParams.model_validate(params), run, [labelled.path], model.path)
     model.metadata.update({"best_val_score": counts["best_val_score"], "epochs": counts["epochs_run"]})
 
 
@@ -25,7 +27,10 @@ def evaluate_op(params: dict, labelled: Input[Dataset], model: Input[Model], eva
     from components.evaluate.params import EvaluateParams
     from components.evaluate.run import run
 
-    run(EvaluateParams.model_validate(params), labelled.path, evaluation.path, model_dir=model.path)
+    from components.common.stage_cache import run_cached
+
+    run_cached("evaluate", EvaluateParams.model_validate(params), run, [labelled.path], evaluation.path,
+               model_dir=model.path)
     result = json.loads(open(f"{evaluation.path}/metrics.json").read())
     held_out = result["sets"]["synthetic held-out"]
     for key in ("accuracy", "macro_f1", "mean_auc"):
@@ -42,5 +47,8 @@ def export_op(params: dict, model: Input[Model], labelled: Input[Dataset], repos
     from components.export.params import ExportParams
     from components.export.run import run
 
-    counts = run(ExportParams.model_validate(params), model.path, repository.path, dataset_dir=labelled.path)
+    from components.common.stage_cache import run_cached
+
+    counts = run_cached("export", ExportParams.model_validate(params), run, [model.path], repository.path,
+                        dataset_dir=labelled.path)
     repository.metadata.update({"parity_max_abs_diff": counts["parity_max_abs_diff"]})
