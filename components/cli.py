@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from components.common import storage
 from components.common.config import ConfigError, add_arguments, from_args, load_config
@@ -33,8 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the pipeline on this machine through KFP's local runner")
     run.add_argument("--config", help="YAML run config (default: the embedded demo config)")
     run.add_argument("--out", dest="out_dir", help="run folder (default: runs/<timestamp>)")
-    comp = sub.add_parser("compile", help="compile the KFP pipeline YAML (pipelines/compiled/fer_pipeline.yaml)")
-    comp.add_argument("--out", dest="out_dir", help="where to write it (default: the checked-in file)")
+    comp = sub.add_parser("compile", help="compile the KFP pipelines (pipelines/compiled/*.yaml) for the KFP UI")
+    comp.add_argument("--out", dest="out_dir", help="folder for fer_pipeline.yaml and fer_sweep_pipeline.yaml "
+                                                    "(default: pipelines/compiled, the checked-in files)")
     sub.add_parser("images", help="print the docker build commands and tags of the stage images")
     for name, helptext in (("submit", "create a run on a Kubeflow Pipelines cluster"),
                            ("schedule", "create a recurring run (cron) on a Kubeflow Pipelines cluster")):
@@ -53,7 +55,9 @@ def _cluster_command(args) -> int:
     from pipelines import cluster_cli
 
     if args.command == "compile":
-        print(cluster_cli.compile_pipeline(args.out_dir or cluster_cli.COMPILED))
+        out = Path(args.out_dir) if args.out_dir else cluster_cli.COMPILED.parent
+        print(cluster_cli.compile_pipeline(out / cluster_cli.COMPILED.name))
+        print(cluster_cli.compile_pipeline(out / cluster_cli.COMPILED_SWEEP.name, sweep=True))
     elif args.command == "images":
         print("\n".join(cluster_cli.image_commands()))
     else:

@@ -8,17 +8,18 @@ from components.common.images import stage_image
 from pipelines.fer_pipeline import STAGE_OUTPUTS
 
 COMPILED = Path(__file__).parent / "compiled" / "fer_pipeline.yaml"
+COMPILED_SWEEP = Path(__file__).parent / "compiled" / "fer_sweep_pipeline.yaml"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def compile_pipeline(path: str | Path = COMPILED) -> Path:
+def compile_pipeline(path: str | Path = COMPILED, sweep: bool = False) -> Path:
     from kfp import compiler
 
-    from pipelines.fer_pipeline import fer_pipeline
+    from pipelines.fer_pipeline import fer_pipeline, fer_sweep_pipeline
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(fer_pipeline, str(path))
+    compiler.Compiler().compile(fer_sweep_pipeline if sweep else fer_pipeline, str(path))
     return path
 
 

@@ -2,7 +2,7 @@
 by that stage's pydantic model inside the component, with the model's defaults as the
 pipeline defaults (so nothing is declared twice)."""
 from kfp import dsl
-from kfp.dsl import Model
+from kfp.dsl import Dataset, Model
 
 from components.adapt.component import adapt_op
 from components.adapt.params import AdaptParams
@@ -16,7 +16,7 @@ from components.evaluate.params import EvaluateParams
 from components.export.params import ExportParams
 from components.select.component import select_op
 from components.select.params import SelectParams
-from components.train.component import evaluate_op, export_op, train_op
+from components.train.component import evaluate_op, export_op, sweep_table_op, train_mix_op, train_op
 from components.train.params import TrainParams
 from pipelines.cluster import apply
 
@@ -33,11 +33,8 @@ STAGE_OUTPUTS = {"identity": ("identity-op", "identities"), "expression": ("expr
                  "evaluate": ("evaluate-op", "evaluation"), "export": ("export-op", "repository")}
 
 
-@dsl.pipeline(name="fersynth", description="Synthetic facial-expression data for FER")
-def fer_pipeline(identity: dict = defaults(IdentityParams), expression: dict = defaults(ExpressionParams),
-                 adapt: dict = defaults(AdaptParams), select: dict = defaults(SelectParams),
-                 annotate: dict = defaults(AnnotateParams), train: dict = defaults(TrainParams),
-                 evaluate: dict = defaults(EvaluateParams), export: dict = defaults(ExportParams)) -> Model:
+def data_stages(identity: dict, expression: dict, adapt: dict, select: dict, annotate: dict):
+    """identity -> expression -> adapt -> select -> annotate; returns the labelled dataset."""
     identity_task = apply(identity_op(params=identity), "identity").set_display_name("identity generation")
     expression_task = apply(expression_op(params=expression, identities=identity_task.outputs["identities"]),
                             "expression").set_display_name("expression editing")
@@ -47,10 +44,32 @@ def fer_pipeline(identity: dict = defaults(IdentityParams), expression: dict = d
     select_task.set_display_name("IQA selection")
     annotate_task = apply(annotate_op(params=annotate, selected=select_task.outputs["selected"]), "annotate")
     annotate_task.set_display_name("seed annotation")
-    labelled = annotate_task.outputs["labelled"]
+    return annotate_task.outputs["labelled"]
+
+
+@dsl.pipeline(name="fersynth", description="Synthetic facial-expression data for FER")
+def fer_pipeline(identity: dict = defaults(IdentityParams), expression: dict = defaults(ExpressionParams),
+                 adapt: dict = defaults(AdaptParams), select: dict = defaults(SelectParams),
+                 annotate: dict = defaults(AnnotateParams), train: dict = defaults(TrainParams),
+                 evaluate: dict = defaults(EvaluateParams), export: dict = defaults(ExportParams)) -> Model:
+    labelled = data_stages(identity, expression, adapt, select, annotate)
     train_task = apply(train_op(params=train, labelled=labelled), "train").set_display_name("FER training")
     apply(evaluate_op(params=evaluate, labelled=labelled, model=train_task.outputs["model"]),
           "evaluate").set_display_name("evaluation")
     export_task = apply(export_op(params=export, model=train_task.outputs["model"], labelled=labelled), "export")
     export_task.set_display_name("ONNX export")
     return export_task.outputs["repository"]
+
+
+@dsl.pipeline(name="fersynth-sweep", description="Train on real + k x synthetic for several k, in parallel")
+def fer_sweep_pipeline(identity: dict = defaults(IdentityParams), expression: dict = defaults(ExpressionParams),
+                       adapt: dict = defaults(AdaptParams), select: dict = defaults(SelectParams),
+                       annotate: dict = defaults(AnnotateParams), train: dict = defaults(TrainParams),
+                       evaluate: dict = defaults(EvaluateParams), ratios: list = [1.0, 2.0, 5.0]) -> Dataset:
+    labelled = data_stages(identity, expression, adapt, select, annotate)
+    with dsl.ParallelFor(ratios) as ratio:
+        mix = apply(train_mix_op(params=train, ratio=ratio, labelled=labelled), "train")
+        mix.set_display_name("FER training (mix)")
+        evaluation = apply(evaluate_op(params=evaluate, labelled=labelled, model=mix.outputs["model"]), "evaluate")
+    table = sweep_table_op(evaluations=dsl.Collected(evaluation.outputs["evaluation"]))
+    return apply(table, "evaluate").set_display_name("sweep table").outputs["table"]

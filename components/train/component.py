@@ -1,5 +1,7 @@
 """KFP components of training, evaluation and export (stage images train, evaluate, export)."""
 from kfp import dsl
+from typing import List
+
 from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
 from components.common.images import stage_image
@@ -52,3 +54,34 @@ def export_op(params: dict, model: Input[Model], labelled: Input[Dataset], repos
     counts = run_cached("export", ExportParams.model_validate(params), run, [model.path], repository.path,
                         dataset_dir=labelled.path)
     repository.metadata.update({"parity_max_abs_diff": counts["parity_max_abs_diff"]})
+
+
+@dsl.component(base_image=stage_image("train"), install_kfp_package=False)
+def train_mix_op(params: dict, ratio: float, labelled: Input[Dataset], model: Output[Model]):
+    """One mix of the sweep: the train stage with synthetic_ratio set to `ratio`."""
+    from components.common.stage_cache import run_cached
+    from components.train.params import TrainParams
+    from components.train.run import run
+
+    train_params = TrainParams.model_validate({**params, "synthetic_ratio": ratio})
+    counts = run_cached("train", train_params, run, [labelled.path], model.path)
+    model.metadata.update({"synthetic_ratio": ratio, "best_val_score": counts["best_val_score"]})
+
+
+@dsl.component(base_image=stage_image("evaluate"), install_kfp_package=False)
+def sweep_table_op(evaluations: Input[List[Dataset]], table: Output[Dataset]):
+    """The sweep's table: one row per mix, one column per test set."""
+    import csv
+    import json
+    import os
+
+    os.makedirs(table.path, exist_ok=True)
+    rows = []
+    for evaluation in evaluations:
+        result = json.loads(open(f"{evaluation.path}/metrics.json").read())
+        cross = result["cross_dataset"]
+        rows.append({"training set": cross["rows"][0], **dict(zip(cross["columns"], cross["values"][0]))})
+    with open(f"{table.path}/sweep.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, sorted({k for r in rows for k in r}))
+        writer.writeheader()
+        writer.writerows(rows)
