@@ -102,3 +102,46 @@ def test_stage_writes_its_dataset_to_a_bucket(s3_env, tmp_path, monkeypatch):
     rows = read_manifest(tmp_path / "back")
     assert local == len(names) and all((tmp_path / "back" / r["path"]).exists() for r in rows)
     shutil.rmtree(tmp_path / "back")
+
+
+def test_embedded_run_with_inputs_and_outputs_in_the_object_store(s3_env, tmp_path):
+    """Weights and seed list come from the bucket, the model repository goes back to it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+    import onnxruntime as ort
+    import yaml
+
+    from models.dcgan import packaged_dcgan_weights
+
+    _bucket(s3_env, "fer-inputs")
+    _bucket(s3_env, "fer-models")
+    storage.write_bytes("s3://fer-inputs/weights/dcgan64.tar", packaged_dcgan_weights().read_bytes())
+    storage.write_bytes("s3://fer-inputs/seeds.yaml", b"seeds:\n  3: {emotion: sad}\n")
+    config = {"identity": {"count": 6, "preview_seeds": 0, "pca_samples": 128, "pca_components": 4,
+                           "weights": "s3://fer-inputs/weights/dcgan64.tar"},
+              "expression": {"emotions": ["neutral", "happy", "sad"]}, "adapt": {"output_size": 64},
+              "select": {"batch_size": 6, "top_k": 5, "fid": False},
+              "annotate": {"seed_list": "s3://fer-inputs/seeds.yaml"},
+              "train": {"epochs": 1, "batch_size": 4, "val_fraction": 0.3, "test_fraction": 0.3,
+                        "classes": ["neutral", "happy", "sad"]},
+              "export": {"repository": "s3://fer-models/triton"}}
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    result = subprocess.run([sys.executable, "-m", "components.cli", "run", "--config", str(cfg), "--out",
+                             str(tmp_path / "run")], capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "FERSYNTH_CACHE": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert s3_env.secret_key not in result.stdout + result.stderr  # credentials never logged
+    names = set(storage.list_files("s3://fer-models/triton"))
+    assert {"fersynth_fer/config.pbtxt", "fersynth_fer/1/model.onnx", "fersynth_fer/labels.txt"} <= names
+    local = tmp_path / "model.onnx"
+    local.write_bytes(storage.read_bytes("s3://fer-models/triton/fersynth_fer/1/model.onnx"))
+    session = ort.InferenceSession(str(local), providers=["CPUExecutionProvider"])
+    shape = [d if isinstance(d, int) else 2 for d in session.get_inputs()[0].shape]
+    assert session.run(None, {"input": np.zeros(shape, np.float32)})[0].shape == (2, 3)
+    stage = json.loads((tmp_path / "run" / "annotate" / "stage.json").read_text())
+    assert stage["counts"]["seed_list_seeds"] == 1
