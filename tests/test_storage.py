@@ -145,3 +145,17 @@ def test_embedded_run_with_inputs_and_outputs_in_the_object_store(s3_env, tmp_pa
     assert session.run(None, {"input": np.zeros(shape, np.float32)})[0].shape == (2, 3)
     stage = json.loads((tmp_path / "run" / "annotate" / "stage.json").read_text())
     assert stage["counts"]["seed_list_seeds"] == 1
+
+
+def test_training_datasets_by_s3_uri(s3_env, tmp_path, monkeypatch, astronaut):
+    from components.train.datasets import load_dataset
+
+    monkeypatch.setenv("FERSYNTH_CACHE", str(tmp_path / "cache"))
+    _bucket(s3_env, "fer-real")
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    for name in ("happy/s1_a.png", "sad/s2_b.png"):
+        storage.write_bytes(f"s3://fer-real/tree/{name}", (tmp_path / "a.png").read_bytes())
+    pixels = " ".join(["90"] * 48 * 48)
+    storage.write_bytes("s3://fer-real/fer/fer2013.csv", f"emotion,pixels\n3,{pixels}\n".encode())
+    assert sorted(s.label for s in load_dataset("folder:s3://fer-real/tree").samples) == ["happy", "sad"]
+    assert [s.label for s in load_dataset("fer2013:s3://fer-real/fer/fer2013.csv").samples] == ["happy"]

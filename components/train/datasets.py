@@ -4,7 +4,7 @@ Every reader returns `Sample`s labelled in fersynth's vocabulary (components.exp
 neutral, happy, sad, surprise, fear, disgust, anger, contempt), with the explicit mapping from
 the dataset's own class order below, and a `group` (subject or synthetic seed) for splits.
 
-A dataset is named by a spec "FORMAT:PATH":
+A dataset is named by a spec "FORMAT:PATH" (PATH may be an s3:// URI):
   folder:DIR        ImageFolder tree DIR/<emotion>/*.png (names or common aliases)
   rafdb:DIR         RAF-DB basic: DIR/EmoLabel/list_patition_label.txt + DIR/Image/aligned/*_aligned.jpg
   fer2013:FILE.csv  FER2013: emotion,pixels[,Usage] (48x48 grey)
@@ -184,11 +184,24 @@ READERS = {"folder": read_folder, "rafdb": read_rafdb, "fer2013": read_fer2013, 
            "fersynth": read_fersynth}
 
 
+def _local(fmt: str, path: str) -> Path:
+    """A local path for a dataset; s3:// datasets are copied once into the staging cache."""
+    from components.common import storage
+
+    if not path.startswith("s3://"):
+        return Path(path)
+    if fmt in ("fer2013", "affectnet"):  # a CSV file, with images (AffectNet) beside it
+        parent, name = path.rstrip("/").rsplit("/", 1)
+        return storage.local_path(parent, download=True) / name
+    return storage.local_path(path, download=True)
+
+
 def load_dataset(spec: str) -> Loaded:
+    """Read a dataset given as FORMAT:PATH, where PATH may also be an s3:// URI."""
     fmt, sep, path = spec.partition(":")
     if not sep or fmt not in READERS:
         raise DatasetError(f"dataset {spec!r}: use FORMAT:PATH with FORMAT one of {sorted(READERS)}")
-    loaded = READERS[fmt](Path(path))
+    loaded = READERS[fmt](_local(fmt, path))
     for problem in loaded.problems[:20]:
         log.warning("dataset %s: %s", spec, problem)
     if not loaded.samples:
