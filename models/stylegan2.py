@@ -303,13 +303,11 @@ def load_stylegan2(path: str | Path, expected_sha256: str | None = None, network
         record = data.get(network)
         if not isinstance(record, PersistentObject):
             raise CheckpointError(f"{path}: no network {network!r} in the pickle (has {sorted(data)})")
-        for block in (record.state.get("_modules", {}).get("synthesis"),):
-            arch = None
-            if block is not None:
-                b4 = block.state.get("_modules", {}).get("b4")
-                arch = b4.state.get("architecture") if b4 else None
-            if arch not in (None, "skip"):
-                raise CheckpointError(f"{path}: generator architecture {arch!r} is not supported (only 'skip')")
+        synthesis = record.state.get("_modules", {}).get("synthesis")
+        b4 = synthesis.state.get("_modules", {}).get("b4") if synthesis else None
+        architecture = b4.state.get("architecture") if b4 else None
+        if architecture not in (None, "skip"):
+            raise CheckpointError(f"{path}: generator architecture {architecture!r} is not supported (only 'skip')")
         state = persistent_state_dict(record)
         clamp = _conv_clamp_of(record)
     else:
