@@ -2,10 +2,12 @@
 
     fersynth run [--config demo.yaml] [--out runs/NAME]
     fersynth identity --backend dcgan64 --count 64 --out DIR
+    fersynth serve --model-repository runs/NAME/export ; fersynth predict face.jpg
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -46,9 +48,27 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--experiment", default="fersynth")
         if name == "schedule":
             p.add_argument("--cron", required=True, help="KFP cron expression with seconds, e.g. '0 0 2 * * *'")
+    _serving_parsers(sub)
     for stage in STAGES.values():
         _stage_parser(sub, stage)
     return parser
+
+
+def _serving_parsers(sub) -> None:
+    serve = sub.add_parser("serve", help="serve an exported model repository with an embedded Triton server")
+    serve.add_argument("--model-repository", required=True,
+                       help="the export stage's output folder (or s3:// prefix) holding <name>/config.pbtxt")
+    serve.add_argument("--address", default="127.0.0.1", help="listen address (0.0.0.0 for all interfaces)")
+    serve.add_argument("--http-port", type=int, default=8000)
+    serve.add_argument("--grpc-port", type=int, default=8001)
+    serve.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics at /metrics")
+    serve.add_argument("--threads", type=int, default=0, help="onnxruntime threads per model instance (0: all cores)")
+    predict = sub.add_parser("predict", help="emotion probabilities for face photos from a Triton endpoint (JSON)")
+    predict.add_argument("images", nargs="+", help="image files; each face is detected and aligned as in training")
+    predict.add_argument("--url", default="127.0.0.1:8000", help="Triton endpoint host:port")
+    predict.add_argument("--protocol", choices=("http", "grpc"), default="http")
+    predict.add_argument("--model", default="fersynth_fer", help="served model name")
+    predict.add_argument("--model-version", default="", help="model version (default: the server's latest)")
 
 
 def _cluster_command(args) -> int:
@@ -71,6 +91,30 @@ def _cluster_command(args) -> int:
     return 0
 
 
+def _serving_command(args) -> int:
+    if args.command == "serve":
+        from components.serve.server import EmbeddedTriton, Ports
+
+        server = EmbeddedTriton(args.model_repository, Ports(args.http_port, args.grpc_port, args.metrics_port),
+                                args.address, threads=args.threads)
+        try:
+            server.start()
+            print(f"Triton serving {', '.join(m.name for m in server.models)}: HTTP {server.http_url}, "
+                  f"gRPC {server.grpc_url}, metrics {server.metrics_url} (Ctrl-C stops)", flush=True)
+            return server.wait()
+        finally:
+            server.stop()
+    from components.serve.client import FERClient
+
+    with FERClient(args.url, args.model, args.model_version, args.protocol) as client:
+        results = client.predict_files(args.images)
+    print(json.dumps(results, indent=2))
+    failed = [r for r in results if "error" in r]
+    for r in failed:
+        print(f"fersynth predict: {r['error']}", file=sys.stderr)
+    return 1 if len(failed) == len(results) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from components.common.telemetry import setup_logging
@@ -83,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             summary = run_local(args.config, args.out_dir)
             print(summary["run_dir"])
             return 0
+        if args.command in ("serve", "predict"):
+            return _serving_command(args)
         if args.command in ("compile", "images", "submit", "schedule"):
             return _cluster_command(args)
         stage = STAGES[args.command]

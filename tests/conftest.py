@@ -41,3 +41,22 @@ def s3_env(s3_server, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
     return s3_server
+
+
+@pytest.fixture(scope="session")
+def toy_dataset(tmp_path_factory):
+    from .toy_fer import write_toy_dataset
+
+    return write_toy_dataset(tmp_path_factory.mktemp("toy"))
+
+
+@pytest.fixture(scope="session")
+def trained(toy_dataset, tmp_path_factory):
+    """(model folder, train counts) of the toy model."""
+    from components.train.params import TrainParams
+    from components.train.run import run as train
+
+    from .toy_fer import FAST
+
+    out = tmp_path_factory.mktemp("model")
+    return out, train(TrainParams(**FAST), toy_dataset, out)

@@ -16,35 +16,7 @@ from components.train.params import TrainParams
 from components.train.run import run as train
 from models.checkpoints import CheckpointError
 
-CLASSES = ["neutral", "happy", "sad"]
-
-
-@pytest.fixture(scope="module")
-def toy_dataset(tmp_path_factory):
-    """A labelled fersynth dataset whose classes differ visibly (a bright bar at a class-specific height)."""
-    root = tmp_path_factory.mktemp("toy")
-    rng = np.random.RandomState(0)
-    rows = []
-    for seed in range(24):
-        for k, emotion in enumerate(CLASSES):
-            image = rng.randint(60, 120, (64, 64, 3)).astype(np.uint8)
-            image[12 + 16 * k:20 + 16 * k, 8:56] = 230
-            name = f"{seed}_{len(rows):06d}"
-            write_image(root / "images" / f"{name}.png", image)
-            rows.append({"id": name, "path": f"images/{name}.png", "seed": seed, "target_emotion": emotion,
-                         "label_emotion": emotion, "label_aus": {"12": 1.0} if emotion == "happy" else {}})
-    write_manifest(root, rows)
-    return root
-
-
-FAST = dict(classes=CLASSES, epochs=6, batch_size=16, lr=2e-3, augment=False, patience=6)
-
-
-@pytest.fixture(scope="module")
-def trained(toy_dataset, tmp_path_factory):
-    out = tmp_path_factory.mktemp("model")
-    counts = train(TrainParams(**FAST), toy_dataset, out)
-    return out, counts
+from .toy_fer import CLASSES, FAST
 
 
 def test_training_reduces_loss_and_learns(trained):

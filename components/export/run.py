@@ -26,7 +26,16 @@ STAGE = "export"
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
 
-def triton_config(params: ExportParams, spec, outputs: int, labels: bool = True) -> str:
+def serving_parameters(params: ExportParams, spec, labels: list[str], task: str) -> dict[str, str]:
+    """What a client needs to prepare inputs and read outputs, carried in the Triton model config
+    (GET /v2/models/<name>/config returns it), so remote clients need nothing but the endpoint."""
+    return {"fersynth.task": task, "fersynth.preprocess": spec.to_json(), "fersynth.labels": json.dumps(labels),
+            "fersynth.alignment": json.dumps({"size": params.align_size, "padding": params.align_padding})}
+
+
+def triton_config(params: ExportParams, spec, labels: list[str], task: str) -> str:
+    entries = "".join(f"parameters {{ key: {json.dumps(k)} value {{ string_value: {json.dumps(v)} }} }}\n"
+                      for k, v in serving_parameters(params, spec, labels, task).items())
     group = (f"instance_group [{{ count: {params.gpu_instances} kind: KIND_GPU }}]" if params.gpu_instances
              else "instance_group [{ count: 1 kind: KIND_CPU }]")
     return f"""name: "{params.name}"
@@ -43,7 +52,8 @@ output [
   {{
     name: "{OUTPUT_NAME}"
     data_type: TYPE_FP32
-    dims: [ {outputs} ]{chr(10) + '    label_filename: "labels.txt"' if labels else ''}
+    dims: [ {len(labels)} ]
+    label_filename: "labels.txt"
   }}
 ]
 dynamic_batching {{
@@ -51,7 +61,7 @@ dynamic_batching {{
   max_queue_delay_microseconds: 2000
 }}
 {group}
-"""
+{entries}"""
 
 
 def export_onnx(model, spec, path: Path, opset: int, metadata: dict[str, str]) -> None:
@@ -92,8 +102,7 @@ def run(params: ExportParams, in_dir: str | Path, out_dir: str | Path, dataset_d
     model = model.cpu().eval()
     outputs = len(state["classes"]) if state["task"] == "emotion" else len(state["au_units"])
     labels = state["classes"] if state["task"] == "emotion" else [f"AU{a}" for a in state["au_units"]]
-    metadata = {"fersynth.preprocess": spec.to_json(), "fersynth.labels": json.dumps(labels),
-                "fersynth.task": state["task"], "fersynth.model": state["model"],
+    metadata = {**serving_parameters(params, spec, labels, state["task"]), "fersynth.model": state["model"],
                 "fersynth.best_epoch": str(state.get("epoch")),
                 "fersynth.input": "aligned face crop, RGB uint8 -> components.common.fer_preprocess.preprocess"}
     onnx_path = out / params.name / str(params.version) / "model.onnx"
@@ -112,7 +121,7 @@ def run(params: ExportParams, in_dir: str | Path, out_dir: str | Path, dataset_d
     if diff >= params.parity_tolerance:
         raise RuntimeError(f"ONNX parity check failed: max |torch - onnxruntime| = {diff:.2e} "
                            f">= {params.parity_tolerance:.0e}")
-    atomic_write_bytes(out / params.name / "config.pbtxt", triton_config(params, spec, outputs).encode())
+    atomic_write_bytes(out / params.name / "config.pbtxt", triton_config(params, spec, labels, state["task"]).encode())
     atomic_write_bytes(out / params.name / "labels.txt", ("\n".join(labels) + "\n").encode())
     if params.repository:
         storage.upload_dir(out, params.repository)

@@ -1,0 +1,145 @@
+"""The embedded Triton endpoint: real tritonserver on loopback, real tritonclient requests."""
+import json
+import socket
+import urllib.request
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from components.cli import main as cli
+from components.common.faces import FaceDetector, align
+from components.common.fer_preprocess import preprocess
+from components.common.imageio import read_image, write_image
+from components.export.params import ExportParams
+from components.export.run import run as export
+from components.serve.client import ClientError, FERClient
+from components.serve.repository import RepositoryError, embedded_copy
+from components.serve.server import EmbeddedTriton, Ports
+from components.train.data import load_arrays
+from components.train.datasets import load_dataset
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.fixture(scope="module")
+def repository(trained, toy_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    export(ExportParams(name="fer", max_batch_size=8), trained[0], out, dataset_dir=toy_dataset)
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(repository):
+    with EmbeddedTriton(str(repository), Ports(*free_ports(3))) as triton:
+        yield triton
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, astronaut, grace_hopper_path):
+    folder = tmp_path_factory.mktemp("photos")
+    write_image(folder / "astronaut.png", astronaut)
+    blank = np.full((120, 160, 3), 128, np.uint8)
+    write_image(folder / "blank.png", blank)
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    return {"faces": [str(grace_hopper_path), str(folder / "astronaut.png")],
+            "blank": str(folder / "blank.png"), "broken": str(folder / "broken.jpg")}
+
+
+def onnxruntime_probabilities(repository, batch):
+    session = ort.InferenceSession(str(repository / "fer" / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    logits = session.run(["logits"], {"input": batch})[0]
+    z = np.exp(logits - logits.max(1, keepdims=True))
+    return z / z.sum(1, keepdims=True)
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_predict_matches_onnxruntime_on_real_faces(server, repository, photos, protocol):
+    url = server.http_url if protocol == "http" else server.grpc_url
+    with FERClient(url, "fer", protocol=protocol) as client:
+        assert client.model.labels == ["neutral", "happy", "sad"] and client.model.max_batch_size == 8
+        results = client.predict_files(photos["faces"] * 5)  # 10 faces: more than one max_batch_size chunk
+    detector = FaceDetector()
+    crops = []
+    for path in photos["faces"] * 5:
+        image = read_image(path)
+        face = detector.detect([image])[0][0]
+        crops.append(align(image, face.landmarks, 100, 0.0).crop)
+    expected = onnxruntime_probabilities(repository, preprocess(crops, client.model.spec))
+    got = np.array([[r["probabilities"][k] for k in client.model.labels] for r in results])
+    assert np.abs(got - expected).max() < 1e-4
+    assert [r["prediction"] for r in results] == [client.model.labels[i] for i in expected.argmax(1)]
+
+
+def test_serving_preprocessing_is_the_training_preprocessing(server, repository, toy_dataset):
+    """The arrays training learnt from and the arrays the client sends are one function's output."""
+    samples = load_dataset(f"fersynth:{toy_dataset}").samples[:12]
+    with FERClient(server.http_url, "fer") as client:
+        train_arrays, _, _ = load_arrays(samples, client.model.spec)
+        crops = [read_image(sample.path) for sample in samples]  # what a client reads from the same files
+        served = client.probabilities(crops)
+    assert np.array_equal(preprocess(crops, client.model.spec), train_arrays)
+    assert np.abs(served - onnxruntime_probabilities(repository, train_arrays)).max() < 1e-4
+
+
+def test_cli_predict_reports_bad_images_and_goes_on(server, photos, capsys):
+    code = cli(["predict", photos["faces"][0], photos["blank"], photos["broken"], "--url", server.http_url,
+                "--model", "fer"])
+    out = capsys.readouterr()
+    results = json.loads(out.out)
+    assert code == 0 and len(results) == 3
+    assert set(results[0]["probabilities"]) == {"neutral", "happy", "sad"}
+    assert abs(sum(results[0]["probabilities"].values()) - 1) < 1e-4
+    assert results[1]["error"] == "no face found"
+    assert "broken.jpg" in results[2]["error"] and "broken.jpg" in out.err
+
+
+def test_clear_errors_for_wrong_version_and_unreachable_server(server):
+    with pytest.raises(ClientError, match="version 7 of model 'fer' is not ready.*ready versions: 1"):
+        FERClient(server.http_url, "fer", version="7")
+    with pytest.raises(ClientError, match="model 'nope' is not ready"):
+        FERClient(server.grpc_url, "nope", protocol="grpc")
+    port = free_ports(1)[0]
+    with pytest.raises(ClientError, match=f"127.0.0.1:{port} .*unreachable"):
+        FERClient(f"127.0.0.1:{port}", "fer")
+    assert cli(["predict", "x.png", "--url", f"127.0.0.1:{port}"]) == 1
+
+
+def test_triton_metrics_count_requests(server, photos):
+    with FERClient(server.http_url, "fer") as client:
+        client.predict_files(photos["faces"])
+    text = urllib.request.urlopen(server.metrics_url, timeout=5).read().decode()
+    counts = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+              if line.startswith("nv_inference_request_success{")}
+    assert counts['nv_inference_request_success{model="fer",version="1"}'] >= 1
+    assert "nv_inference_queue_duration_us" in text
+
+
+def test_repository_errors_name_the_path(repository, tmp_path):
+    with pytest.raises(RepositoryError, match="no <model>/config.pbtxt"):
+        embedded_copy(tmp_path, tmp_path / "out")
+    broken = tmp_path / "broken"
+    (broken / "fer" / "1").mkdir(parents=True)
+    (broken / "fer" / "config.pbtxt").write_text((repository / "fer" / "config.pbtxt").read_text())
+    with pytest.raises(RepositoryError, match=r"fer/1/model.onnx: missing or empty"):
+        embedded_copy(broken, tmp_path / "out")
+
+
+def test_serves_a_repository_from_the_object_store(repository, s3_env):
+    from minio import Minio
+
+    from components.common import storage
+
+    Minio(s3_env.endpoint, s3_env.access_key, s3_env.secret_key, secure=False).make_bucket("models")
+    storage.upload_dir(repository, "s3://models/fer-repo")
+    with EmbeddedTriton("s3://models/fer-repo", Ports(*free_ports(3))) as triton:
+        with FERClient(triton.http_url, "fer") as client:
+            assert client.model.labels == ["neutral", "happy", "sad"]
