@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--experiment", default="fersynth")
         if name == "schedule":
             p.add_argument("--cron", required=True, help="KFP cron expression with seconds, e.g. '0 0 2 * * *'")
+            p.add_argument("--job-name", default="fersynth-nightly", help="name of the recurring run")
     _serving_parsers(sub)
     for stage in STAGES.values():
         _stage_parser(sub, stage)
@@ -87,7 +88,7 @@ def _cluster_command(args) -> int:
         if args.command == "submit":
             print(cluster_cli.submit(args.host, arguments, args.experiment))
         else:
-            print(cluster_cli.schedule(args.host, args.cron, arguments, args.experiment))
+            print(cluster_cli.schedule(args.host, args.cron, arguments, args.experiment, args.job_name))
     return 0
 
 

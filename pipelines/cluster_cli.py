@@ -45,9 +45,16 @@ def _client(host: str):
     return client
 
 
+def _package() -> str:
+    """A freshly compiled pipeline in a temporary folder (the installed package may be read-only)."""
+    import tempfile
+
+    return str(compile_pipeline(Path(tempfile.mkdtemp(prefix="fersynth-")) / COMPILED.name))
+
+
 def submit(host: str, arguments: dict, experiment: str = "fersynth", run_name: str | None = None) -> str:
     client = _client(host)
-    result = client.create_run_from_pipeline_package(str(compile_pipeline()), arguments=arguments,
+    result = client.create_run_from_pipeline_package(_package(), arguments=arguments,
                                                      experiment_name=experiment, run_name=run_name)
     return result.run_id
 
@@ -56,6 +63,6 @@ def schedule(host: str, cron: str, arguments: dict, experiment: str = "fersynth"
     client = _client(host)
     experiment_id = client.create_experiment(experiment).experiment_id
     job = client.create_recurring_run(experiment_id=experiment_id, job_name=job_name, cron_expression=cron,
-                                      pipeline_package_path=str(compile_pipeline()), params=arguments,
+                                      pipeline_package_path=_package(), params=arguments,
                                       max_concurrency=1)
     return job.recurring_run_id if hasattr(job, "recurring_run_id") else json.dumps(str(job))
