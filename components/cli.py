@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -98,6 +99,8 @@ def _serving_command(args) -> int:
 
         server = EmbeddedTriton(args.model_repository, Ports(args.http_port, args.grpc_port, args.metrics_port),
                                 args.address, threads=args.threads)
+        # SIGTERM (docker stop, kill, timeout) stops Triton as cleanly as Ctrl-C does.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         try:
             server.start()
             print(f"Triton serving {', '.join(m.name for m in server.models)}: HTTP {server.http_url}, "

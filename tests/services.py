@@ -8,10 +8,12 @@ messenger mode set to crc.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
@@ -132,3 +134,87 @@ rgw data = {r}/rgw
                 proc.kill()
                 proc.wait()
         self.procs.clear()
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"{what} not ready at {url} after {timeout:.0f} s:\n{log.read_text()[-2000:]}")
+
+
+class _Daemon:
+    """One server binary on a loopback port, its output in a log file."""
+
+    binary = ""
+    ready_path = "/"
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    @classmethod
+    def available(cls) -> bool:
+        return shutil.which(cls.binary) is not None
+
+    def arguments(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 60) -> "_Daemon":
+        log = self.root / f"{self.binary}.log"
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen([self.binary, *self.arguments()], stdout=out, stderr=subprocess.STDOUT)
+        _wait_http(f"http://{self.address}{self.ready_path}", self.proc, timeout, self.binary, log)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+class Pushgateway(_Daemon):
+    """Prometheus Pushgateway (Debian package prometheus-pushgateway)."""
+
+    binary = "prometheus-pushgateway"
+    ready_path = "/-/ready"
+
+    def arguments(self) -> list[str]:
+        return [f"--web.listen-address={self.address}", f"--persistence.file={self.root / 'metrics.store'}"]
+
+
+class Prometheus(_Daemon):
+    """Prometheus scraping the given targets every second (Debian package prometheus)."""
+
+    binary = "prometheus"
+    ready_path = "/-/ready"
+
+    def __init__(self, root: Path, targets: dict[str, str]):
+        super().__init__(root)
+        jobs = "".join(f"  - job_name: {job}\n    honor_labels: true\n    static_configs:\n"
+                       f"      - targets: ['{target}']\n" for job, target in targets.items())
+        self.config = self.root / "prometheus.yml"
+        self.config.write_text(f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{jobs}")
+
+    def arguments(self) -> list[str]:
+        return [f"--config.file={self.config}", f"--storage.tsdb.path={self.root / 'data'}",
+                f"--web.listen-address={self.address}"]
+
+    def query(self, expression: str) -> list[dict]:
+        url = f"http://{self.address}/api/v1/query?" + urllib.parse.urlencode({"query": expression})
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.loads(response.read())["data"]["result"]

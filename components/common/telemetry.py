@@ -2,8 +2,10 @@
 
 Each stage gets the same metric families, labelled by stage:
   fersynth_images_in_total, fersynth_images_out_total,
-  fersynth_images_rejected_total{reason}, fersynth_seconds_per_image.
-Batch stages push them to a Pushgateway when FERSYNTH_PUSHGATEWAY is set.
+  fersynth_images_rejected_total{reason}, fersynth_seconds_per_image,
+  fersynth_stage_duration_seconds, fersynth_stage_last_success_timestamp_seconds.
+Batch stages push them to a Pushgateway when FERSYNTH_PUSHGATEWAY is set (host:port); the
+cluster gets it from the `fersynth-telemetry` ConfigMap (charts/fersynth-pipeline).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from collections import Counter as TallyCounter
 from contextlib import contextmanager
 from typing import Iterable, Iterator, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, push_to_gateway
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, push_to_gateway
 from tqdm import tqdm
 
 T = TypeVar("T")
@@ -35,6 +37,11 @@ class StageTelemetry:
         self._seconds = Histogram("fersynth_seconds_per_image", "Wall time per image", ["stage"],
                                   registry=self.registry,
                                   buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self._duration = Gauge("fersynth_stage_duration_seconds", "Wall time of the stage run", ["stage"],
+                               registry=self.registry)
+        self._finished = Gauge("fersynth_stage_last_success_timestamp_seconds",
+                               "Unix time the stage last finished", ["stage"], registry=self.registry)
+        self._started = time.perf_counter()
         self.counts: TallyCounter[str] = TallyCounter()
         self.rejections: TallyCounter[str] = TallyCounter()
         self.problems: list[str] = []
@@ -48,8 +55,13 @@ class StageTelemetry:
         self._out.labels(self.stage).inc(n)
         self.counts["out"] += n
         if seconds_each is not None:
-            for _ in range(n):
-                self._seconds.labels(self.stage).observe(seconds_each)
+            self.observe_seconds(n, seconds_each)
+
+    def observe_seconds(self, n: int, seconds_each: float) -> None:
+        """`n` images that took `seconds_each` (e.g. one training epoch over n images)."""
+        histogram = self._seconds.labels(self.stage)
+        for _ in range(n):
+            histogram.observe(seconds_each)
 
     def rejected(self, reason: str, detail: str | None = None) -> None:
         """Count a refused input; `detail` (file and reason) is logged and kept for the report."""
@@ -71,7 +83,9 @@ class StageTelemetry:
         return {**self.counts, "rejected": dict(self.rejections)}
 
     def push(self) -> None:
-        """Push to the Pushgateway named by FERSYNTH_PUSHGATEWAY (host:port), if any."""
+        """Mark the stage finished and push to the Pushgateway named by FERSYNTH_PUSHGATEWAY, if any."""
+        self._duration.labels(self.stage).set(time.perf_counter() - self._started)
+        self._finished.labels(self.stage).set_to_current_time()
         gateway = os.environ.get("FERSYNTH_PUSHGATEWAY")
         if not gateway:
             return

@@ -24,6 +24,7 @@ import torch  # noqa: E402
 from components.common.fer_preprocess import PreprocessSpec  # noqa: E402
 from components.common.imageio import atomic_write_bytes  # noqa: E402
 from components.common.manifest import write_stage_info  # noqa: E402
+from components.common.telemetry import StageTelemetry  # noqa: E402
 from components.train.data import load_arrays  # noqa: E402
 from components.train.datasets import Sample, load_dataset  # noqa: E402
 from components.train.params import TrainParams  # noqa: E402
@@ -69,15 +70,22 @@ def confusion_png(matrix: np.ndarray, classes: list[str], title: str, path: Path
     plt.close(fig)
 
 
-def evaluate_set(model, state, spec, samples: list[Sample], params: EvaluateParams) -> dict:
+def evaluate_set(model, state, spec, samples: list[Sample], params: EvaluateParams,
+                 telemetry: StageTelemetry | None = None) -> dict:
+    telemetry = telemetry or StageTelemetry(STAGE)
     train_params = TrainParams.model_validate(json.loads(state["params"]))
     if state["task"] == "emotion":
         samples = [s for s in samples if s.label in state["classes"]]
+    telemetry.seen(len(samples))
     arrays, kept, problems = load_arrays(samples, spec)
+    for detail in problems:
+        telemetry.rejected("unreadable", detail)
     samples = [samples[i] for i in kept]
     if not samples:
         raise ValueError("no usable test images")
+    t0 = time.perf_counter()
     logits = predict(model, arrays, torch.device(params.device), params.batch_size)
+    telemetry.produced(len(samples), (time.perf_counter() - t0) / len(samples))
     targets = targets_for(samples, train_params)
     if state["task"] == "emotion":
         result = summary(targets, logits.argmax(1), state["classes"])
@@ -100,6 +108,7 @@ def run(params: EvaluateParams, in_dir: str | Path, out_dir: str | Path, model_d
         raise ValueError(f"{model_dir}: no model.pt (give --model-dir, the train stage's output)")
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    telemetry = StageTelemetry(STAGE)
     model, state, spec = load_trained(model_dir, params.device)
     split = json.loads((model_dir / "split.json").read_text())
     held_out = set(split["test_groups"])
@@ -112,7 +121,7 @@ def run(params: EvaluateParams, in_dir: str | Path, out_dir: str | Path, model_d
         if not samples:
             results[name] = {"error": "no samples"}
             continue
-        results[name] = evaluate_set(model, state, spec, samples, params)
+        results[name] = evaluate_set(model, state, spec, samples, params, telemetry)
         if "confusion" in results[name]:
             path = out / f"confusion_{len(figures)}.png"
             confusion_png(np.array(results[name]["confusion"]), state["classes"], name, path)
@@ -145,4 +154,5 @@ td,th{{border:1px solid #ccc;padding:4px 8px}}</style></head><body><h1>Evaluatio
     counts = {"sets": {n: {k: r.get(k) for k in ("n", "accuracy", "macro_f1", "mean_auc")} for n, r in results.items()}}
     write_stage_info(out, STAGE, params.model_dump(), counts, {"total": time.perf_counter() - started},
                      extra={"report": "report.html", "headline": {k: headline.get(k) for k in (key, "macro_f1")}})
+    telemetry.push()
     return counts

@@ -18,6 +18,7 @@ from components.common import storage
 from components.common.fer_preprocess import preprocess
 from components.common.imageio import atomic_write_bytes, read_image
 from components.common.manifest import read_manifest, write_stage_info
+from components.common.telemetry import StageTelemetry
 from components.evaluate.run import load_trained
 
 from .params import ExportParams
@@ -98,6 +99,7 @@ def run(params: ExportParams, in_dir: str | Path, out_dir: str | Path, dataset_d
     (default: the dataset recorded by training) or, failing that, the test images of scikit-image."""
     model_dir, out = Path(in_dir), Path(out_dir)
     started = time.perf_counter()
+    telemetry = StageTelemetry(STAGE)
     model, state, spec = load_trained(model_dir)
     model = model.cpu().eval()
     outputs = len(state["classes"]) if state["task"] == "emotion" else len(state["au_units"])
@@ -115,6 +117,7 @@ def run(params: ExportParams, in_dir: str | Path, out_dir: str | Path, dataset_d
         from skimage import data
 
         faces = [data.astronaut(), data.chelsea(), data.coffee()]
+    telemetry.seen(len(faces))
     diff = parity(model, onnx_path, preprocess(faces, spec))
     parity_info = {"max_abs_diff": diff, "tolerance": params.parity_tolerance, "images": len(faces)}
     atomic_write_bytes(out / "parity.json", json.dumps(parity_info, indent=2).encode())
@@ -128,4 +131,6 @@ def run(params: ExportParams, in_dir: str | Path, out_dir: str | Path, dataset_d
     counts = {"onnx_bytes": onnx_path.stat().st_size, "parity_max_abs_diff": diff, "outputs": outputs}
     write_stage_info(out, STAGE, params.model_dump(), counts, {"total": time.perf_counter() - started},
                      extra={"model": f"{params.name}/{params.version}/model.onnx", "labels": labels})
+    telemetry.produced(len(faces))  # parity images checked; the model is the product
+    telemetry.push()
     return counts

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -52,6 +53,17 @@ def triton_distribution() -> tuple[Path, Path, Path, Path]:
         if not path.exists():
             raise ServerError(f"nvidia-pytriton is incomplete or lacks Python {version} support: {path} not found")
     return paths
+
+
+def _stop_with_parent() -> None:
+    """In the child before exec: Linux sends it SIGTERM when the process that started it dies,
+    so a killed `fersynth serve` or test run never leaves a server holding the ports."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 class EmbeddedTriton:
@@ -109,7 +121,7 @@ class EmbeddedTriton:
         log.info("starting Triton: %s", " ".join(command))
         with self.log_path.open("wb") as out:
             self._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=self._environment(),
-                                             start_new_session=True)
+                                             preexec_fn=_stop_with_parent)
         self._wait_ready()
         names = ", ".join(f"{m.name} (versions {', '.join(map(str, m.versions))})" for m in self.models)
         log.info("Triton ready: HTTP %s, gRPC %s, metrics %s; serving %s", self.http_url, self.grpc_url,

@@ -107,12 +107,16 @@ def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     if not train_s or not val_s:
         raise ValueError(f"{in_dir}: too few identities to split into train and validation "
                          f"({len(train_s)} train, {len(val_s)} val samples)")
+    telemetry.seen(len(train_s) + len(val_s))
     with telemetry.timed("load"):
         train_x, kept, bad = load_arrays(train_s, spec)
         train_s = [train_s[i] for i in kept]
         val_x, kept, bad_val = load_arrays(val_s, spec)
         val_s = [val_s[i] for i in kept]
     problems += bad + bad_val
+    telemetry.produced(len(train_s) + len(val_s))
+    for detail in bad + bad_val:
+        telemetry.rejected("unreadable", detail)
     train_y, val_y = targets_for(train_s, params), targets_for(val_s, params)
     outputs = len(params.classes) if params.task == "emotion" else len(params.au_units)
     model = build_model(params.model, outputs, spec, params.weights).to(device)
@@ -167,6 +171,7 @@ def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
             seen += len(x)
         scheduler.step()
         train_seconds = time.perf_counter() - t0
+        telemetry.observe_seconds(seen, train_seconds / max(seen, 1))
         val = validation_score(predict(model, val_x, device), val_y, params)
         improved = val["score"] > best
         best, stale = (val["score"], 0) if improved else (best, stale + 1)
@@ -190,4 +195,5 @@ def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     telemetry.timings["total"] = time.perf_counter() - started
     write_stage_info(out, STAGE, params.model_dump(), counts, telemetry.timings,
                      extra={"problems": problems[:1000], "preprocess": json.loads(spec.to_json())})
+    telemetry.push()
     return counts
