@@ -15,7 +15,7 @@ from components.export.params import ExportParams
 from components.export.run import run as export
 from components.serve.client import ClientError, FERClient
 from components.serve.repository import RepositoryError, embedded_copy
-from components.serve.server import EmbeddedTriton, Ports
+from components.serve.server import EmbeddedTriton, Ports, ServerError
 from components.train.data import load_arrays
 from components.train.datasets import load_dataset
 
@@ -143,3 +143,15 @@ def test_serves_a_repository_from_the_object_store(repository, s3_env):
     with EmbeddedTriton("s3://models/fer-repo", Ports(*free_ports(3))) as triton:
         with FERClient(triton.http_url, "fer") as client:
             assert client.model.labels == ["neutral", "happy", "sad"]
+
+
+def test_a_model_that_cannot_load_is_a_clear_error(repository, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(repository, bad)
+    (bad / "fer" / "1" / "model.onnx").write_bytes(b"\x08\x07 definitely not a protobuf")
+    server = EmbeddedTriton(str(bad), Ports(*free_ports(3)))
+    with pytest.raises(ServerError, match=r"(?s)exited with code .*fer"):
+        server.start()
+    assert not server.workdir.exists()  # nothing left behind

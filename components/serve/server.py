@@ -117,12 +117,16 @@ class EmbeddedTriton:
         return env
 
     def start(self) -> "EmbeddedTriton":
-        command = self._prepare()
-        log.info("starting Triton: %s", " ".join(command))
-        with self.log_path.open("wb") as out:
-            self._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=self._environment(),
-                                             preexec_fn=_stop_with_parent)
-        self._wait_ready()
+        try:
+            command = self._prepare()
+            log.info("starting Triton: %s", " ".join(command))
+            with self.log_path.open("wb") as out:
+                self._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                                 env=self._environment(), preexec_fn=_stop_with_parent)
+            self._wait_ready()
+        except BaseException:
+            self.stop()  # no server or temporary folder is left behind
+            raise
         names = ", ".join(f"{m.name} (versions {', '.join(map(str, m.versions))})" for m in self.models)
         log.info("Triton ready: HTTP %s, gRPC %s, metrics %s; serving %s", self.http_url, self.grpc_url,
                  self.metrics_url, names)
@@ -141,7 +145,6 @@ class EmbeddedTriton:
             except OSError:
                 pass
             time.sleep(0.25)
-        self.stop()
         raise ServerError(f"Triton was not ready after {self.startup_timeout:.0f} s:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 30) -> str:
