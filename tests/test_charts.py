@@ -140,3 +140,26 @@ def test_pipeline_telemetry_config_map_is_what_the_tasks_read():
     assert maps[TELEMETRY_CONFIG_MAP]["data"] == {key: "pushgateway.monitoring:9091" for key in TELEMETRY_KEYS}
     compiled = (Path(__file__).resolve().parents[1] / "pipelines" / "compiled" / "fer_pipeline.yaml").read_text()
     assert compiled.count(f"configMapName: {TELEMETRY_CONFIG_MAP}") == 8  # every stage task
+
+
+def test_grafana_dashboard_queries_metrics_that_exist():
+    """Every metric the dashboard plots is one fersynth stages or Triton really export."""
+    import json
+    import re
+
+    from prometheus_client import generate_latest
+
+    from components.common.telemetry import StageTelemetry
+
+    docs = render("fersynth-serving", {"grafana": {"dashboard": True}})
+    validate(docs)
+    board = json.loads(next(d for d in docs if d["kind"] == "ConfigMap")["data"]["fersynth.json"])
+    telemetry = StageTelemetry("test")
+    telemetry.seen()
+    telemetry.produced(1, 0.1)
+    telemetry.rejected("no_face")
+    telemetry.push()
+    ours = set(re.findall(r"^(fersynth_\w+)", generate_latest(telemetry.registry).decode(), re.MULTILINE))
+    exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"\b(fersynth_\w+)", e)}
+    assert used and used <= ours, used - ours  # Triton's nv_* names: checked on a live server in test_serving
