@@ -23,9 +23,13 @@ log = logging.getLogger("fersynth")
 def _stage_parser(sub, stage) -> None:
     parser = sub.add_parser(stage.name, help=stage.help, description=stage.help)
     parser.add_argument("--config", help="YAML config; the section named after the stage is used")
-    if stage.takes_input:
+    if stage.positional_input:
+        parser.add_argument("in_dir", metavar="DATASET", help="dataset directory, s3:// prefix or FORMAT:PATH")
+        parser.add_argument("--out", dest="out_dir", help=f"report folder (default: ./{stage.name}-<dataset name>)")
+    elif stage.takes_input:
         parser.add_argument("--in", dest="in_dir", required=True, help="input dataset directory or s3:// prefix")
-    parser.add_argument("--out", dest="out_dir", required=True, help="output dataset directory or s3:// prefix")
+    if not stage.positional_input:
+        parser.add_argument("--out", dest="out_dir", required=True, help="output dataset directory or s3:// prefix")
     add_arguments(parser, stage.params)
     parser.set_defaults(command=stage.name)
 
@@ -138,8 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         stage = STAGES[args.command]
         section = load_config(args.config).get(stage.name, {}) if args.config else {}
         params = from_args(stage.params, args, section, where=args.config or "command line")
-        # Datasets may live in a bucket: stages work on local folders, synced around the run.
-        inputs = (storage.local_path(args.in_dir, download=True),) if stage.takes_input else ()
+        if stage.positional_input:
+            args.out_dir = args.out_dir or f"{stage.name}-{Path(args.in_dir.partition(':')[2] or args.in_dir).name}"
+            inputs = (args.in_dir,)  # the stage reads FORMAT:PATH and s3:// itself
+        else:
+            # Datasets may live in a bucket: stages work on local folders, synced around the run.
+            inputs = (storage.local_path(args.in_dir, download=True),) if stage.takes_input else ()
         out_dir = storage.local_path(args.out_dir, download=False)
         counts = stage.run(params, *inputs, out_dir)
         if storage.parse_uri(args.out_dir).scheme == "s3":

@@ -18,6 +18,7 @@ class Stage:
     help: str
     takes_input: bool  # reads a previous stage's dataset
     in_pipeline: bool = True  # part of the KFP pipeline and the embedded run
+    positional_input: bool = False  # `fersynth NAME DIR` instead of --in DIR, and --out optional
 
     @staticmethod
     def _load(path: str):
@@ -47,6 +48,12 @@ STAGES: dict[str, Stage] = {
     "annotate": Stage("annotate", "components.annotate.params:AnnotateParams", "components.annotate.run:run",
                       "label images from seed lists and edit targets; labels table, seed review gallery",
                       takes_input=True),
+    "privacy": Stage("privacy", "components.privacy.params:PrivacyParams", "components.privacy.run:run",
+                     "memorisation check: flag (or drop) synthetic identities too close to real faces",
+                     takes_input=True),
+    "bias": Stage("bias", "components.bias.params:BiasParams", "components.bias.run:run",
+                  "bias report of any face dataset: class/identity balance, skin tone (ITA), per-group accuracy "
+                  "(--model-dir)", takes_input=True, positional_input=True),
     "train": Stage("train", "components.train.params:TrainParams", "components.train.run:run",
                    "train a FER model on the labelled synthetic set (+ real datasets), identity-disjoint splits",
                    takes_input=True),

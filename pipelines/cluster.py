@@ -34,6 +34,8 @@ STAGE_RESOURCES = {
     "adapt": Resources("2", "4G"),
     "select": Resources("4", "8G"),
     "annotate": Resources("1", "2G"),
+    "privacy": Resources("2", "4G"),
+    "bias": Resources("2", "4G"),
     "train": Resources("4", "16G", gpu=True),
     "evaluate": Resources("2", "8G"),
     "export": Resources("2", "4G"),

@@ -8,12 +8,16 @@ from components.adapt.component import adapt_op
 from components.adapt.params import AdaptParams
 from components.annotate.component import annotate_op
 from components.annotate.params import AnnotateParams
+from components.bias.component import bias_op
+from components.bias.params import BiasParams
 from components.expression.component import expression_op
 from components.expression.params import ExpressionParams
 from components.identity.component import identity_op
 from components.identity.params import IdentityParams
 from components.evaluate.params import EvaluateParams
 from components.export.params import ExportParams
+from components.privacy.component import privacy_op
+from components.privacy.params import PrivacyParams
 from components.select.component import select_op
 from components.select.params import SelectParams
 from components.train.component import evaluate_op, export_op, sweep_table_op, train_mix_op, train_op
@@ -29,12 +33,13 @@ def defaults(model) -> dict:
 # Where each stage's dataset lands: stage -> (KFP task name, output artifact name).
 STAGE_OUTPUTS = {"identity": ("identity-op", "identities"), "expression": ("expression-op", "expressions"),
                  "adapt": ("adapt-op", "images"), "select": ("select-op", "selected"),
-                 "annotate": ("annotate-op", "labelled"), "train": ("train-op", "model"),
-                 "evaluate": ("evaluate-op", "evaluation"), "export": ("export-op", "repository")}
+                 "annotate": ("annotate-op", "labelled"), "privacy": ("privacy-op", "checked"),
+                 "train": ("train-op", "model"), "evaluate": ("evaluate-op", "evaluation"),
+                 "bias": ("bias-op", "report"), "export": ("export-op", "repository")}
 
 
-def data_stages(identity: dict, expression: dict, adapt: dict, select: dict, annotate: dict):
-    """identity -> expression -> adapt -> select -> annotate; returns the labelled dataset."""
+def data_stages(identity: dict, expression: dict, adapt: dict, select: dict, annotate: dict, privacy: dict):
+    """identity -> expression -> adapt -> select -> annotate -> privacy; returns the checked labelled dataset."""
     identity_task = apply(identity_op(params=identity), "identity").set_display_name("identity generation")
     expression_task = apply(expression_op(params=expression, identities=identity_task.outputs["identities"]),
                             "expression").set_display_name("expression editing")
@@ -44,18 +49,23 @@ def data_stages(identity: dict, expression: dict, adapt: dict, select: dict, ann
     select_task.set_display_name("IQA selection")
     annotate_task = apply(annotate_op(params=annotate, selected=select_task.outputs["selected"]), "annotate")
     annotate_task.set_display_name("seed annotation")
-    return annotate_task.outputs["labelled"]
+    privacy_task = apply(privacy_op(params=privacy, labelled=annotate_task.outputs["labelled"]), "privacy")
+    privacy_task.set_display_name("privacy check")
+    return privacy_task.outputs["checked"]
 
 
 @dsl.pipeline(name="fersynth", description="Synthetic facial-expression data for FER")
 def fer_pipeline(identity: dict = defaults(IdentityParams), expression: dict = defaults(ExpressionParams),
                  adapt: dict = defaults(AdaptParams), select: dict = defaults(SelectParams),
-                 annotate: dict = defaults(AnnotateParams), train: dict = defaults(TrainParams),
-                 evaluate: dict = defaults(EvaluateParams), export: dict = defaults(ExportParams)) -> Model:
-    labelled = data_stages(identity, expression, adapt, select, annotate)
+                 annotate: dict = defaults(AnnotateParams), privacy: dict = defaults(PrivacyParams),
+                 train: dict = defaults(TrainParams), evaluate: dict = defaults(EvaluateParams),
+                 bias: dict = defaults(BiasParams), export: dict = defaults(ExportParams)) -> Model:
+    labelled = data_stages(identity, expression, adapt, select, annotate, privacy)
     train_task = apply(train_op(params=train, labelled=labelled), "train").set_display_name("FER training")
     apply(evaluate_op(params=evaluate, labelled=labelled, model=train_task.outputs["model"]),
           "evaluate").set_display_name("evaluation")
+    apply(bias_op(params=bias, labelled=labelled, model=train_task.outputs["model"]), "bias").set_display_name(
+        "bias analysis")
     export_task = apply(export_op(params=export, model=train_task.outputs["model"], labelled=labelled), "export")
     export_task.set_display_name("ONNX export")
     return export_task.outputs["repository"]
@@ -64,9 +74,10 @@ def fer_pipeline(identity: dict = defaults(IdentityParams), expression: dict = d
 @dsl.pipeline(name="fersynth-sweep", description="Train on real + k x synthetic for several k, in parallel")
 def fer_sweep_pipeline(identity: dict = defaults(IdentityParams), expression: dict = defaults(ExpressionParams),
                        adapt: dict = defaults(AdaptParams), select: dict = defaults(SelectParams),
-                       annotate: dict = defaults(AnnotateParams), train: dict = defaults(TrainParams),
-                       evaluate: dict = defaults(EvaluateParams), ratios: list = [1.0, 2.0, 5.0]) -> Dataset:
-    labelled = data_stages(identity, expression, adapt, select, annotate)
+                       annotate: dict = defaults(AnnotateParams), privacy: dict = defaults(PrivacyParams),
+                       train: dict = defaults(TrainParams), evaluate: dict = defaults(EvaluateParams),
+                       ratios: list = [1.0, 2.0, 5.0]) -> Dataset:
+    labelled = data_stages(identity, expression, adapt, select, annotate, privacy)
     with dsl.ParallelFor(ratios) as ratio:
         mix = apply(train_mix_op(params=train, ratio=ratio, labelled=labelled), "train")
         mix.set_display_name("FER training (mix)")

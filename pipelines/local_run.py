@@ -42,6 +42,7 @@ def run_local(config_path: str | Path | None = None, out_dir: str | Path | None 
     from kfp import local
 
     from pipelines.fer_pipeline import STAGE_OUTPUTS, fer_pipeline
+    from pipelines.run_report import write_run_report
 
     params = resolve_config(config_path)
     run_dir = Path(out_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")).resolve()
@@ -79,8 +80,14 @@ def run_local(config_path: str | Path | None = None, out_dir: str | Path | None 
         "seed_review": f"annotate/{stages['annotate']['gallery']}" if stages["annotate"].get("gallery") else None,
         "evaluation": "evaluate/report.html",
         "held_out_synthetic": stages["evaluate"].get("headline"),
+        "privacy": {"report": "privacy/privacy.html", **{k: stages["privacy"]["counts"].get(k) for k in
+                                                          ("references", "flagged", "dropped_identities")}},
+        "bias": {"report": "bias/bias.html", **{k: stages["bias"]["counts"].get(k) for k in
+                                                 ("overall_accuracy", "flagged_groups")}},
         "model_repository": "export",
+        "report": "report.html",
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_run_report(run_dir, summary, stages)
     log.info("run finished in %.1f s: %s", summary["wall_s"], run_dir)
     return summary

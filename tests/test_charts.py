@@ -133,13 +133,14 @@ def test_pipeline_chart_refuses_an_unknown_schedule_mode():
 
 def test_pipeline_telemetry_config_map_is_what_the_tasks_read():
     from pipelines.cluster import TELEMETRY_CONFIG_MAP, TELEMETRY_KEYS
+    from pipelines.fer_pipeline import STAGE_OUTPUTS
 
     docs = render("fersynth-pipeline", {"telemetry": {"pushgateway": "pushgateway.monitoring:9091"}})
     validate(docs)
     maps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
     assert maps[TELEMETRY_CONFIG_MAP]["data"] == {key: "pushgateway.monitoring:9091" for key in TELEMETRY_KEYS}
     compiled = (Path(__file__).resolve().parents[1] / "pipelines" / "compiled" / "fer_pipeline.yaml").read_text()
-    assert compiled.count(f"configMapName: {TELEMETRY_CONFIG_MAP}") == 8  # every stage task
+    assert compiled.count(f"configMapName: {TELEMETRY_CONFIG_MAP}") == len(STAGE_OUTPUTS)  # every stage task
 
 
 def test_grafana_dashboard_queries_metrics_that_exist():

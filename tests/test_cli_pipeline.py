@@ -68,6 +68,14 @@ def test_embedded_run_goes_through_kfp_local(tmp_path):
     assert summary["held_out_synthetic"]["accuracy"] is not None
     assert (run_dir / "export" / "fersynth_fer" / "1" / "model.onnx").exists()
     assert (run_dir / "evaluate" / "report.html").exists()
+    checked = read_manifest(run_dir / "privacy")
+    assert len(checked) == len(labelled) and all(r["privacy_distance"] is not None for r in checked)
+    assert summary["privacy"]["references"] >= 1 and (run_dir / summary["privacy"]["report"]).exists()
+    assert (run_dir / summary["bias"]["report"]).exists()
+    report = (run_dir / summary["report"]).read_text()
+    for heading in ("<h2>Stages</h2>", "<h2>Evaluation</h2>", "<h2>Privacy</h2>", "<h2>Bias</h2>"):
+        assert heading in report
+    assert report.count("data:image/png;base64,") >= 3  # distance histogram, balance and skin-tone plots
 
 
 def test_demo_config_is_valid_and_big_enough():
@@ -85,8 +93,8 @@ def test_pipeline_compiles_with_the_stage_image(tmp_path):
     docs = list(yaml.safe_load_all((tmp_path / "p.yaml").read_text()))
     executors = docs[0]["deploymentSpec"]["executors"]
     images = {e["container"]["image"] for e in executors.values()}
-    assert images == {stage_image(s) for s in ("identity", "expression", "adapt", "select", "annotate", "train",
-                                                "evaluate", "export")}
+    assert images == {stage_image(s) for s in ("identity", "expression", "adapt", "select", "annotate", "privacy",
+                                                "train", "evaluate", "bias", "export")}
     defaults = docs[0]["root"]["inputDefinitions"]["parameters"]["identity"]["defaultValue"]
     assert defaults["backend"] == "dcgan64" and "weights" not in defaults  # None values left out
 
@@ -110,7 +118,7 @@ def test_rerun_after_a_failure_reuses_finished_stages(tmp_path):
             assert "missing: not a directory" in result.stdout + result.stderr
             finished = {p.parent.name: p.stat().st_mtime_ns for p in (run_dir / "stage-cache").glob("*/stage.json")}
             assert {name.split("-")[0] for name in finished} == {"identity", "expression", "adapt", "select",
-                                                                 "annotate"}
+                                                                 "annotate", "privacy"}
     for name, mtime in finished.items():  # reused, not recomputed
         assert (run_dir / "stage-cache" / name / "stage.json").stat().st_mtime_ns == mtime
     summary = json.loads((run_dir / "summary.json").read_text())

@@ -24,20 +24,21 @@ class LandmarkError(ValueError):
     pass
 
 
-def find_model() -> Path:
+def find_model(name: str = MODEL_NAME, env: str = "FERSYNTH_DLIB_LANDMARKS") -> Path:
+    """A dlib model file by name: the path in `env`, the face-recognition-models package, Debian's libdlib-data."""
     candidates = []
-    if os.environ.get("FERSYNTH_DLIB_LANDMARKS"):
-        candidates.append(Path(os.environ["FERSYNTH_DLIB_LANDMARKS"]))
+    if os.environ.get(env):
+        candidates.append(Path(os.environ[env]))
     from importlib.util import find_spec
 
     spec = find_spec("face_recognition_models")
     if spec and spec.submodule_search_locations:  # read by path: its __init__ needs pkg_resources
-        candidates.append(Path(list(spec.submodule_search_locations)[0]) / "models" / MODEL_NAME)
-    candidates.append(Path("/usr/share/dlib") / MODEL_NAME)
+        candidates.append(Path(list(spec.submodule_search_locations)[0]) / "models" / name)
+    candidates.append(Path("/usr/share/dlib") / name)
     for path in candidates:
         if path.is_file():
             return path
-    raise LandmarkError(f"no 68-point landmark model found (looked in {', '.join(map(str, candidates))}); "
+    raise LandmarkError(f"dlib model {name} not found (looked in {', '.join(map(str, candidates))}); "
                         "pip install face-recognition-models==0.3.0 or apt-get install libdlib-data")
 
 

@@ -70,6 +70,8 @@ SCHEMA: tuple[Column, ...] = (
     Column("q_uqi", float, "select", "universal quality index to the unedited source face"),
     Column("q_score", float, "select", "combined selection score (z-score units, higher is better)"),
     Column("select_batch", int, "select", "selection batch the image competed in"),
+    Column("privacy_distance", float, "privacy", "face-descriptor distance of the identity to the nearest real face"),
+    Column("privacy_flagged", int, "privacy", "1 when that distance is below the privacy threshold"),
     Column("label_emotion", str, "annotate", "the emotion label used for training"),
     Column("label_aus", dict, "annotate", "AU intensities of the label {\"12\": 0.8, ...}"),
     Column("label_source", str, "annotate", "target | seed_list | none: where the label came from"),

@@ -1,0 +1,1 @@
+"""The privacy stage: are synthetic identities too close to real people?"""
