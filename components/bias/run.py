@@ -66,6 +66,24 @@ def read_attributes(uri: str | None) -> tuple[dict[str, dict[str, str]], str, li
     return table, key, names
 
 
+def manifest_identities(spec_text: str) -> dict[str, str]:
+    """Image file name -> the manifest's identity, for fersynth datasets."""
+    fmt, _, path = spec_text.partition(":")
+    if fmt != "fersynth":
+        return {}
+    from components.common.manifest import read_manifest
+
+    return {Path(r["path"]).name: str(r["identity"]) for r in read_manifest(path) if r.get("identity")}
+
+
+def lookup_keys(sample: Sample, key: str, identities: dict[str, str]) -> list[str]:
+    """The values an attributes row may use for this sample: image name, or identity / subject / seed."""
+    name = sample.path.name if sample.path else ""
+    if key == "image":
+        return [name]
+    return [k for k in (identities.get(name), sample.group, sample.group.partition(":")[2]) if k]
+
+
 def face_crop(sample: Sample, aligned: bool, detector, padding: float) -> np.ndarray:
     image = sample.image()
     if aligned:
@@ -126,6 +144,7 @@ def run(params: BiasParams, in_dir: str | Path, out_dir: str | Path, model_dir: 
     started = time.perf_counter()
     spec_text = dataset_spec(in_dir)
     fmt = spec_text.partition(":")[0]
+    identities = manifest_identities(spec_text)
     loaded = load_dataset(spec_text)
     samples, problems = loaded.samples, list(loaded.problems)
     aligned = params.aligned == "yes" or (params.aligned == "auto" and fmt in ALIGNED_FORMATS)
@@ -151,15 +170,10 @@ def run(params: BiasParams, in_dir: str | Path, out_dir: str | Path, model_dir: 
     skin = [category(t) if ok else "unknown (no face)" for t, ok in zip(tones, usable)]
     attributes, key, names = read_attributes(params.attributes)
     groups = {"skin tone (ITA)": skin}
-    missing = 0
+    keys = [lookup_keys(s, key, identities) for s in samples] if names else []
+    missing = sum(not any(k in attributes for k in ks) for ks in keys)
     for name in names:
-        column = []
-        for s in samples:
-            lookup = s.group if key == "identity" else (s.path.name if s.path else "")
-            value = attributes.get(lookup, {}).get(name)
-            missing += value is None
-            column.append(value or "unknown")
-        groups[name] = column
+        groups[name] = [next((attributes[k][name] for k in ks if k in attributes), "unknown") for ks in keys]
     correct, scoring = ({}, None)
     if params.model_dir:
         with telemetry.timed("model"):
