@@ -149,10 +149,13 @@ def main(argv: list[str] | None = None) -> int:
             # Datasets may live in a bucket: stages work on local folders, synced around the run.
             inputs = (storage.local_path(args.in_dir, download=True),) if stage.takes_input else ()
         out_dir = storage.local_path(args.out_dir, download=False)
-        counts = stage.run(params, *inputs, out_dir)
         if storage.parse_uri(args.out_dir).scheme == "s3":
-            files = storage.upload_dir(out_dir, args.out_dir)
+            with storage.PrefixLease(args.out_dir):  # one writer per output prefix
+                counts = stage.run(params, *inputs, out_dir)
+                files = storage.upload_dir(out_dir, args.out_dir)
             log.info("uploaded %d files to %s", files, args.out_dir)
+        else:
+            counts = stage.run(params, *inputs, out_dir)
         print(f"{stage.name}: {counts} -> {args.out_dir}")
         return 0
     except ConfigError as exc:

@@ -43,14 +43,15 @@ class SimpleCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
-def resnet18(num_outputs: int, in_channels: int = 3, weights: str | Path | None = None) -> nn.Module:
+def resnet18(num_outputs: int, in_channels: int = 3, weights: str | Path | None = None,
+             weights_sha256: str | None = None) -> nn.Module:
     from torchvision.models import resnet18 as tv_resnet18
 
     net = tv_resnet18(weights=None, num_classes=num_outputs)
     if in_channels != 3:
         net.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
     if weights:
-        state = load_torch_weights(weights)
+        state = load_torch_weights(weights, weights_sha256)
         state = state.get("state_dict", state) if isinstance(state, dict) else state
         own = net.state_dict()
         usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
@@ -60,9 +61,10 @@ def resnet18(num_outputs: int, in_channels: int = 3, weights: str | Path | None 
     return net
 
 
-def build_model(name: str, num_outputs: int, spec: PreprocessSpec, weights: str | None = None) -> nn.Module:
+def build_model(name: str, num_outputs: int, spec: PreprocessSpec, weights: str | None = None,
+                weights_sha256: str | None = None) -> nn.Module:
     if name == "simple_cnn":
         return SimpleCNN(num_outputs, spec.channels, spec.size)
     if name == "resnet18":
-        return resnet18(num_outputs, spec.channels, weights)
+        return resnet18(num_outputs, spec.channels, weights, weights_sha256)
     raise ValueError(f"unknown model {name!r} (simple_cnn, resnet18)")

@@ -38,6 +38,19 @@ def resolve_config(config_path: str | Path | None) -> dict[str, dict]:
             for name, stage in stages.items()}
 
 
+def _lock_run_dir(run_dir: Path):
+    """An exclusive lock on the run folder: two runs into one folder would mix their stages."""
+    import fcntl
+
+    handle = open(run_dir / ".run.lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise RuntimeError(f"{run_dir}: another `fersynth run` is using this run folder") from None
+    return handle
+
+
 def run_local(config_path: str | Path | None = None, out_dir: str | Path | None = None) -> dict:
     from kfp import local
 
@@ -47,6 +60,7 @@ def run_local(config_path: str | Path | None = None, out_dir: str | Path | None 
     params = resolve_config(config_path)
     run_dir = Path(out_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock_run_dir(run_dir)  # noqa: F841  (held until this function returns)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run_dir / "kfp"),
                raise_on_error=True)

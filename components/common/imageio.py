@@ -74,8 +74,8 @@ def decode_image(data: bytes, source: str, max_pixels: int = MAX_PIXELS) -> np.n
         raise
     except UnidentifiedImageError:
         raise ImageError(source, "not a recognised image format") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageError(source, f"image too large: {exc}") from None
+    except Image.DecompressionBombError:
+        raise ImageError(source, f"image too large: over the {max_pixels} pixel limit (not decoded)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(source, f"cannot decode image ({exc})") from None
 
@@ -110,7 +110,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())  # the bytes are on disk before the name says the file is complete
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        # write() errors (disk full, quota) carry no file name: name the file being written
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -123,8 +129,14 @@ def copy_once(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         return
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    try:
+        shutil.copyfile(src, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, dst)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(dst)) from exc
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:

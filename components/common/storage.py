@@ -138,17 +138,89 @@ def list_files(uri: str | Location) -> Iterator[str]:
     yield from sorted(obj.object_name[len(prefix):] for obj in objects if not obj.is_dir)
 
 
+def _remote_md5s(loc: Location) -> dict[str, str]:
+    """name -> MD5 of the objects below an s3 prefix (the ETag of a single-part upload)."""
+    client = _s3_client()
+    prefix = loc.key.rstrip("/") + "/" if loc.key else ""
+    objects = _with_retries("list", str(loc),
+                            lambda: list(client.list_objects(loc.bucket, prefix=prefix, recursive=True)))
+    return {o.object_name[len(prefix):]: (o.etag or "").strip('"') for o in objects if not o.is_dir}
+
+
 def upload_dir(local_dir: str | Path, uri: str) -> int:
-    """Copy every file below `local_dir` to `uri`, except hidden working files (journal, lock, caches)."""
+    """Copy every file below `local_dir` to `uri`, except hidden working files (journal, lock, caches).
+
+    Objects already there with the same content are skipped, so an upload that died half-way
+    resumes where it stopped."""
+    import hashlib
+
     local_dir = Path(local_dir)
     dest = parse_uri(uri)
+    present = _remote_md5s(dest) if dest.scheme == "s3" else {}
     count = 0
     for name in list_files(str(local_dir)):
         if any(part.startswith(".") for part in name.split("/")):
             continue
-        write_bytes(dest.child(name), (local_dir / name).read_bytes())
+        data = (local_dir / name).read_bytes()
+        if present.get(name) != hashlib.md5(data).hexdigest():
+            write_bytes(dest.child(name), data)
         count += 1
     return count
+
+
+LEASE_NAME = ".fersynth-lease.json"
+
+
+class PrefixLease:
+    """One writer per s3:// output prefix: a lease object names the writer; another writer is refused.
+
+    The writer is identified by host and local staging folder, so the same machine resuming a crashed
+    stage takes its own lease back, while a second machine (or run) writing the prefix is refused
+    instead of interleaving files. A lease older than `ttl_s` is treated as abandoned."""
+
+    def __init__(self, uri: str, ttl_s: float = 24 * 3600):
+        import socket
+
+        self.loc = parse_uri(uri).child(LEASE_NAME)
+        self.ttl_s = ttl_s
+        self.owner = f"{socket.gethostname()}:{staging_dir(uri)}"
+        self.record = {"owner": self.owner, "pid": os.getpid()}
+
+    def _current(self) -> dict | None:
+        import json
+
+        try:
+            return json.loads(read_bytes(self.loc))
+        except StorageError as exc:
+            if "NoSuchKey" in str(exc):
+                return None
+            raise
+
+    def acquire(self) -> "PrefixLease":
+        import json
+
+        held = self._current()
+        if held and held.get("owner") != self.owner and time.time() - held.get("since", 0) < self.ttl_s:
+            raise StorageError(f"{self.loc}: another fersynth run ({held.get('owner')}, pid {held.get('pid')}, "
+                               f"since {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(held.get('since', 0)))} "
+                               "UTC) is writing this prefix; use another output, or delete the lease if that "
+                               "run is gone")
+        write_bytes(self.loc, json.dumps({**self.record, "since": time.time()}).encode())
+        time.sleep(0.2)  # two writers racing: both wrote, the later one wins; the other sees it and stops
+        held = self._current()
+        if not held or held.get("owner") != self.owner:
+            raise StorageError(f"{self.loc}: lost the lease to {held and held.get('owner')}; not writing")
+        return self
+
+    def release(self) -> None:
+        client = _s3_client()
+        _with_retries("delete", str(self.loc), lambda: client.remove_object(self.loc.bucket, self.loc.key))
+
+    def __enter__(self) -> "PrefixLease":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 def fetch_to_local(uri: str, cache_dir: str | Path) -> str:

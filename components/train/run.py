@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from components.common import storage
 from components.common.fer_preprocess import PreprocessSpec
 from components.common.imageio import atomic_write_bytes
 from components.common.manifest import write_stage_info
@@ -119,7 +120,8 @@ def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
         telemetry.rejected("unreadable", detail)
     train_y, val_y = targets_for(train_s, params), targets_for(val_s, params)
     outputs = len(params.classes) if params.task == "emotion" else len(params.au_units)
-    model = build_model(params.model, outputs, spec, params.weights).to(device)
+    weights = storage.fetch_to_local(params.weights, out / ".cache") if params.weights else None
+    model = build_model(params.model, outputs, spec, weights, params.weights_sha256).to(device)
     opt_cls = torch.optim.AdamW if params.optimizer == "adamw" else torch.optim.Adam
     optimizer = opt_cls(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=params.epochs)
