@@ -317,7 +317,8 @@ def face_photo(grace_hopper_path):
 @fault("I1", "corrupt input", "each kind of bad image file beside a good photo in a folder source",
        "bad files are refused with the file and the reason in stage.json, readable odd formats are "
        "converted and kept; the good photo is always processed")
-@pytest.mark.parametrize("kind", list(corrupt_inputs(Image.new("RGB", (8, 8)))))
+@pytest.mark.parametrize("kind", [pytest.param(k, id=f"{k} -> {'converted, kept' if v[2] == 'kept' else 'refused: ' + v[2]}")
+                                  for k, v in corrupt_inputs(Image.new("RGB", (8, 8))).items()])
 def test_corrupt_inputs_are_refused_or_converted(kind, face_photo, grace_hopper_path, tmp_path):
     name, data, expected = corrupt_inputs(face_photo)[kind]
     source = tmp_path / "photos"
@@ -438,3 +439,9 @@ def test_two_writers_on_one_s3_prefix(s3_env, tmp_path, monkeypatch):
     first.release()
     monkeypatch.setenv("FERSYNTH_CACHE", str(tmp_path / "machine-b"))
     storage.PrefixLease("s3://faults/shared").acquire().release()
+
+
+def test_the_fault_matrix_document_lists_every_case():
+    matrix = (REPO / "docs" / "fault-matrix.md").read_text()
+    missing = [case["id"] for case in FAULT_CASES.values() if f"| {case['id']} |" not in matrix]
+    assert not missing, f"re-run scripts/fault_matrix.py: {missing} not in docs/fault-matrix.md"
