@@ -153,6 +153,14 @@ def manifest_digest(dataset_dir: str | Path) -> str:
     return hashlib.sha256((Path(dataset_dir) / MANIFEST_NAME).read_bytes()).hexdigest()[:16]
 
 
+def identity_key(row: dict[str, Any]) -> str:
+    """The identity an image shows: the identity column, else its seed, else the image itself."""
+    for column in ("identity", "seed"):
+        if row.get(column) not in (None, ""):
+            return str(row[column])
+    return str(row["id"])
+
+
 def add_columns(rows: list[dict[str, Any]], stage: str, values: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """Return rows with new columns owned by `stage`; refuse columns another stage owns."""
     for name, column_values in values.items():

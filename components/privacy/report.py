@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 
 from components.common.html import figure_uri, fmt, page, table, thumb_uri  # noqa: E402
 from components.common.imageio import ImageError, read_image  # noqa: E402
+from components.common.manifest import identity_key  # noqa: E402
 
 
 def histogram_uri(distance: np.ndarray, twin: np.ndarray, threshold: float) -> str:
@@ -51,7 +52,7 @@ def write_report(path: Path, summary: dict, distance: np.ndarray, twin: np.ndarr
                  per_identity: dict, in_dir: Path, rows: list[dict], thumbnails: dict, examples: int) -> None:
     first = {}
     for row in rows:
-        first.setdefault(str(row.get("identity") or row.get("seed") or row["id"]), row)
+        first.setdefault(identity_key(row), row)
     order = np.argsort(distance)[:examples] if len(keys) and summary["references"] else []
     lines = []
     for i in order:

@@ -17,7 +17,8 @@ import numpy as np
 
 from components.common.face_descriptors import DescriptorExtractor, nearest
 from components.common.imageio import ImageError, atomic_write_bytes, copy_once, read_image
-from components.common.manifest import IMAGES_DIR, add_columns, read_manifest, write_manifest, write_stage_info
+from components.common.manifest import (IMAGES_DIR, add_columns, identity_key, read_manifest, write_manifest,
+                                         write_stage_info)
 from components.common.telemetry import StageTelemetry, progress
 
 from .params import PrivacyParams
@@ -25,10 +26,6 @@ from .references import reference_faces
 from .report import write_report
 
 STAGE = "privacy"
-
-
-def identity_of(row: dict) -> str:
-    return str(row.get("identity") or row.get("seed") or row["id"])
 
 
 def _finite(value: float) -> float | None:
@@ -39,7 +36,7 @@ def identity_descriptors(in_dir: Path, rows: list[dict], params: PrivacyParams, 
                          telemetry: StageTelemetry) -> dict[str, np.ndarray]:
     by_identity: dict[str, list[dict]] = {}
     for row in rows:
-        by_identity.setdefault(identity_of(row), []).append(row)
+        by_identity.setdefault(identity_key(row), []).append(row)
     descriptors = {}
     for identity, members in progress(by_identity.items(), desc=f"{STAGE} (identities)", total=len(by_identity)):
         members = sorted(members, key=lambda r: (r.get("target_emotion") != "neutral", r["id"]))
@@ -97,19 +94,19 @@ def run(params: PrivacyParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     kept = []
     for row in rows:
         telemetry.seen()
-        if identity_of(row) in dropped:
+        if identity_key(row) in dropped:
             telemetry.rejected("too_close_to_a_real_face")
             continue
         src = in_dir / row["path"]
         copy_once(src, out / IMAGES_DIR / src.name)
         kept.append({**row, "path": f"{IMAGES_DIR}/{src.name}"})
         telemetry.produced()
-    distances = [per_identity.get(identity_of(r), {}).get("distance") for r in kept]
+    distances = [per_identity.get(identity_key(r), {}).get("distance") for r in kept]
     kept = add_columns(kept, STAGE, {
         "privacy_distance": distances,
         "privacy_flagged": [int(d is not None and d < params.threshold) for d in distances]})
     write_manifest(out, kept)
-    summary = {"identities": len({identity_of(r) for r in rows}),
+    summary = {"identities": len({identity_key(r) for r in rows}),
                "described": len(keys), "references": len(real), "threshold": params.threshold,
                "flagged": len(flagged), "dropped_identities": len(dropped), "images_out": len(kept),
                "min_distance": float(distance.min()) if len(keys) and len(real) else None,
