@@ -35,8 +35,8 @@ def _ita_figure(ita_values: list[float]) -> str:
     fig, ax = plt.subplots(figsize=(7, 3.2))
     bounds = [90.0] + [low for _, low in CATEGORIES[:-1]] + [-90.0]
     for (name, _), colour, high, low in zip(CATEGORIES, TONE_COLOURS, bounds[:-1], bounds[1:]):
-        ax.axvspan(low, high, color=colour, alpha=0.6, label=name)
-    ax.hist(ita_values, bins=np.linspace(-90, 90, 61), color="#333", alpha=0.8)
+        ax.axvspan(low, high, color=colour, alpha=0.35, label=name)
+    ax.hist(ita_values, bins=np.linspace(-90, 90, 61), color="#1f4e79", edgecolor="white", linewidth=0.4)
     ax.set_xlabel("individual typology angle (degrees)")
     ax.set_ylabel("images")
     ax.legend(fontsize=7, ncol=3)

@@ -198,7 +198,7 @@ def run(params: BiasParams, in_dir: str | Path, out_dir: str | Path, model_dir: 
                                 "max": max(per_identity.values())},
         "emotions_per_identity": dict(sorted(emotions_per_identity.items())),
         "ita": {"median": float(np.median(ita_values)) if ita_values else None, "measured": len(ita_values),
-                "greyscale": sum(t is None and ok for t, ok in zip(tones, usable))},
+                "undefined": sum(t is None and ok for t, ok in zip(tones, usable))},
         "groups": {name: group_table(values, correct, params, overall) for name, values in groups.items()},
         "overall_accuracy": overall, "scoring": scoring, "attributes": params.attributes,
         "images_without_attributes": missing, "problems": len(problems),

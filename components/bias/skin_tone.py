@@ -4,7 +4,8 @@ ITA = arctan((L* - 50) / b*) in degrees, measured on skin patches of an aligned 
 cheeks and the forehead, placed from the 5-point alignment template, away from eyes, brows,
 mouth and hair). Categories (Chardon et al. 1991; Del Bino et al. 2006): very light > 55,
 light 41-55, intermediate 28-41, tan 10-28, brown -30-10, dark < -30. Greyscale images have no
-b* and get no ITA.
+b* and get no ITA, nor do faces whose skin has no yellow chroma (median b* < 1: a strong colour cast
+or a monochrome tint), where the angle would be a meaningless +-90 degrees.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from components.common.faces import template_points
 
 CATEGORIES = (("very light", 55.0), ("light", 41.0), ("intermediate", 28.0), ("tan", 10.0), ("brown", -30.0),
               ("dark", -np.inf))
-GREY = "n/a (greyscale)"
+GREY = "n/a (greyscale or no skin chroma)"
+MIN_CHROMA = 1.0
 
 
 def category(ita: float | None) -> str:
@@ -55,4 +57,6 @@ def ita(crop: np.ndarray, padding: float = 0.0) -> float | None:
     pixels = np.concatenate([lab[y0:y1, x0:x1].reshape(-1, 3) for x0, y0, x1, y1 in skin_patches(size, padding)])
     # the median resists a stray shadow, highlight or lock of hair in a patch
     lightness, b = float(np.median(pixels[:, 0])), float(np.median(pixels[:, 2]))
-    return float(np.degrees(np.arctan2(lightness - 50.0, max(b, 1e-3))))
+    if b < MIN_CHROMA:
+        return None
+    return float(np.degrees(np.arctan((lightness - 50.0) / b)))
