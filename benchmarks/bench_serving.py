@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import sys
 import threading
@@ -26,17 +25,7 @@ from components.common.faces import FaceDetector, align  # noqa: E402
 from components.common.fer_preprocess import preprocess  # noqa: E402
 from components.common.imageio import read_image  # noqa: E402
 from components.serve.client import FERClient  # noqa: E402
-from components.serve.server import EmbeddedTriton, Ports  # noqa: E402
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+from components.serve.server import EmbeddedTriton, free_ports  # noqa: E402
 
 
 def face_inputs(client: FERClient) -> list[np.ndarray]:
@@ -101,7 +90,7 @@ def main() -> None:
     import onnxruntime as ort
 
     results = []
-    with EmbeddedTriton(args.model_repository, Ports(*free_ports(3))) as server:
+    with EmbeddedTriton(args.model_repository, free_ports()) as server:
         inputs = face_inputs(FERClient(server.http_url, args.model))
         for protocol, url in (("http", server.http_url), ("grpc", server.grpc_url)):
 

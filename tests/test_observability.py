@@ -68,12 +68,10 @@ def test_an_unreachable_pushgateway_never_fails_a_stage(tmp_path, monkeypatch, c
 
 def test_prometheus_scrapes_triton_and_the_pushgateway(pushgateway, tmp_path, trained, toy_dataset, astronaut):
     from components.serve.client import FERClient
-    from components.serve.server import EmbeddedTriton, Ports
-
-    from .services import free_port
+    from components.serve.server import EmbeddedTriton, free_ports
 
     export(ExportParams(name="fer"), trained[0], tmp_path / "export", dataset_dir=toy_dataset)
-    ports = Ports(free_port(), free_port(), free_port())
+    ports = free_ports()
     with EmbeddedTriton(str(tmp_path / "export"), ports) as triton:
         with FERClient(triton.http_url, "fer") as client:
             crop, _ = client.align_face(astronaut)

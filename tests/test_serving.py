@@ -1,7 +1,6 @@
 """The embedded Triton endpoint: real tritonserver on loopback, real tritonclient requests."""
 import json
 import re
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -17,19 +16,9 @@ from components.export.params import ExportParams
 from components.export.run import run as export
 from components.serve.client import ClientError, FERClient
 from components.serve.repository import RepositoryError, embedded_copy
-from components.serve.server import EmbeddedTriton, Ports, ServerError
+from components.serve.server import EmbeddedTriton, ServerError, free_ports
 from components.train.data import load_arrays
 from components.train.datasets import load_dataset
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +30,7 @@ def repository(trained, toy_dataset, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(repository):
-    with EmbeddedTriton(str(repository), Ports(*free_ports(3))) as triton:
+    with EmbeddedTriton(str(repository), free_ports()) as triton:
         yield triton
 
 
@@ -109,7 +98,7 @@ def test_clear_errors_for_wrong_version_and_unreachable_server(server):
         FERClient(server.http_url, "fer", version="7")
     with pytest.raises(ClientError, match="model 'nope' is not ready"):
         FERClient(server.grpc_url, "nope", protocol="grpc")
-    port = free_ports(1)[0]
+    port = free_ports().http  # nothing listens there
     with pytest.raises(ClientError, match=f"127.0.0.1:{port} .*unreachable"):
         FERClient(f"127.0.0.1:{port}", "fer")
     assert cli(["predict", "x.png", "--url", f"127.0.0.1:{port}"]) == 1
@@ -145,7 +134,7 @@ def test_serves_a_repository_from_the_object_store(repository, s3_env):
 
     Minio(s3_env.endpoint, s3_env.access_key, s3_env.secret_key, secure=False).make_bucket("models")
     storage.upload_dir(repository, "s3://models/fer-repo")
-    with EmbeddedTriton("s3://models/fer-repo", Ports(*free_ports(3))) as triton:
+    with EmbeddedTriton("s3://models/fer-repo", free_ports()) as triton:
         with FERClient(triton.http_url, "fer") as client:
             assert client.model.labels == ["neutral", "happy", "sad"]
 
@@ -156,7 +145,7 @@ def test_a_model_that_cannot_load_is_a_clear_error(repository, tmp_path):
     bad = tmp_path / "bad"
     shutil.copytree(repository, bad)
     (bad / "fer" / "1" / "model.onnx").write_bytes(b"\x08\x07 definitely not a protobuf")
-    server = EmbeddedTriton(str(bad), Ports(*free_ports(3)))
+    server = EmbeddedTriton(str(bad), free_ports())
     with pytest.raises(ServerError, match=r"(?s)exited with code .*fer"):
         server.start()
     assert not server.workdir.exists()  # nothing left behind

@@ -37,6 +37,19 @@ class Ports:
     metrics: int = 8002
 
 
+def free_ports() -> Ports:
+    """Three distinct free loopback ports (held open together while choosing, so none repeats)."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(3)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return Ports(*ports)
+
+
 def triton_distribution() -> tuple[Path, Path, Path, Path]:
     """(tritonserver binary, python backend folder, stub for this Python, bundled libraries)."""
     try:
