@@ -17,12 +17,21 @@ from components.privacy.report import histogram_uri
 from components.privacy.report import section as privacy_section
 
 
+def _numbers(counts: dict, prefix: str = "") -> list[str]:
+    """Each number in a stage's counts as "key value", nested keys spelled out as "outer: key value"."""
+    shown = []
+    for key, value in counts.items():
+        if isinstance(value, dict):
+            shown += _numbers(value, f"{key}: ")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            shown.append(f"{prefix}{key} {fmt(value) if isinstance(value, float) else value}")
+    return shown
+
+
 def _stage_rows(stages: dict) -> list[list]:
     rows = []
     for name, info in stages.items():
-        counts = info.get("counts", {})
-        shown = ", ".join(f"{k} {fmt(v) if isinstance(v, float) else v}" for k, v in counts.items()
-                          if isinstance(v, (int, float)) and not isinstance(v, bool))[:300]
+        shown = ", ".join(_numbers(info.get("counts", {})))[:400]
         rows.append([f'<a href="{name}/">{html.escape(name)}</a>', html.escape(shown),
                      fmt(info.get("timings_s", {}).get("total"), 1)])
     return rows
