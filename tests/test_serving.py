@@ -1,5 +1,6 @@
 """The embedded Triton endpoint: real tritonserver on loopback, real tritonclient requests."""
 import json
+import tempfile
 import re
 import urllib.request
 from pathlib import Path
@@ -149,3 +150,40 @@ def test_a_model_that_cannot_load_is_a_clear_error(repository, tmp_path):
     with pytest.raises(ServerError, match=r"(?s)exited with code .*fer"):
         server.start()
     assert not server.workdir.exists()  # nothing left behind
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGKILL"])
+def test_fersynth_serve_command_takes_triton_down_with_it(repository, stop):
+    """`fersynth serve` as users run it: stopped (or killed outright), its Triton is gone too."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ports = free_ports()
+    proc = subprocess.Popen([sys.executable, "-m", "components.cli", "serve", "--model-repository", str(repository),
+                             "--http-port", str(ports.http), "--grpc-port", str(ports.grpc), "--metrics-port",
+                             str(ports.metrics)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "Triton serving fer" in line, proc.stderr.read()[-2000:] if proc.poll() is not None else line
+        with FERClient(f"127.0.0.1:{ports.http}", "fer") as client:
+            assert client.model.labels == ["neutral", "happy", "sad"]
+        proc.send_signal(getattr(signal, stop))
+        assert proc.wait(timeout=30) == (143 if stop == "SIGTERM" else -signal.SIGKILL)
+    finally:
+        proc.kill()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{ports.http}/v2/health/live", timeout=1)
+        except OSError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("Triton still answers after `fersynth serve` was stopped")
+    with EmbeddedTriton(str(repository), free_ports()):  # the next server sweeps what a killed one left
+        pass
+    left = [d for d in Path(tempfile.gettempdir()).glob("fersynth-triton-*") if (d / "owner.pid").is_file()
+            and (d / "owner.pid").read_text() == str(proc.pid)]
+    assert not left

@@ -79,6 +79,20 @@ def _stop_with_parent() -> None:
         pass
 
 
+WORKDIR_PREFIX = "fersynth-triton-"
+
+
+def _remove_abandoned_workdirs() -> None:
+    """Temporary folders of servers whose owner was killed outright (SIGKILL leaves no time to clean)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*"):
+        try:
+            os.kill(int((folder / "owner.pid").read_text()), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, ValueError):
+            continue  # no pid file yet, or another user's: leave it
+
+
 class EmbeddedTriton:
     """Start with `start()` (blocks until every model is ready) or as a context manager."""
 
@@ -87,7 +101,10 @@ class EmbeddedTriton:
         self.source, self.ports, self.address = model_repository, ports, address
         self.threads, self.startup_timeout = threads, startup_timeout
         self._own_workdir = workdir is None
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="fersynth-triton-"))
+        if workdir is None:
+            _remove_abandoned_workdirs()
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+        (self.workdir / "owner.pid").write_text(str(os.getpid()))
         self.log_path = self.workdir / "tritonserver.log"
         self.models: list[repository.ServedModel] = []
         self._process: subprocess.Popen | None = None
