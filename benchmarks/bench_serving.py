@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from components.common.faces import FaceDetector, align  # noqa: E402
+from components.common.faces import FaceDetector, align_most_confident  # noqa: E402
 from components.common.fer_preprocess import preprocess  # noqa: E402
 from components.common.imageio import read_image  # noqa: E402
 from components.serve.client import FERClient  # noqa: E402
@@ -37,9 +37,8 @@ def face_inputs(client: FERClient) -> list[np.ndarray]:
     detector = FaceDetector()
     inputs = []
     for photo in photos:
-        face = detector.detect([photo])[0][0]
-        crop = align(photo, face.landmarks, client.model.align_size, client.model.align_padding).crop
-        inputs.append(preprocess([crop], client.model.spec))
+        aligned = align_most_confident(detector, photo, client.model.align_size, client.model.align_padding)[0]
+        inputs.append(preprocess([aligned.crop], client.model.spec))
     return inputs
 
 

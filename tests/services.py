@@ -38,6 +38,15 @@ class S3Server:
     access_key: str
     secret_key: str
 
+    def bucket(self, name: str) -> str:
+        """Create bucket `name` unless it exists; returns the name."""
+        from minio import Minio
+
+        client = Minio(self.endpoint, self.access_key, self.secret_key, secure=False)
+        if not client.bucket_exists(name):
+            client.make_bucket(name)
+        return name
+
 
 class CephRGW:
     def __init__(self, root: Path):

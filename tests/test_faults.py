@@ -148,14 +148,6 @@ def test_killed_embedded_run_resumes(tmp_path):
 
 # --- object store -------------------------------------------------------------------------------
 
-def _bucket(s3, name):
-    from minio import Minio
-
-    client = Minio(s3.endpoint, s3.access_key, s3.secret_key, secure=False)
-    if not client.bucket_exists(name):
-        client.make_bucket(name)
-
-
 def _dataset(root: Path, n: int = 12) -> Path:
     rng = np.random.RandomState(0)
     for i in range(n):
@@ -182,7 +174,7 @@ def test_unreachable_store_fails_naming_the_object(tmp_path, monkeypatch, capsys
 @fault("S2", "object store", "the store resets the first connections (flaky network)",
        "the upload retries and completes; every object is there with the right bytes")
 def test_flaky_store_upload_completes(s3_env, tmp_path, monkeypatch):
-    _bucket(s3_env, "faults")
+    s3_env.bucket("faults")
     proxy = FaultProxy(s3_env.endpoint).up()
     monkeypatch.setenv("FERSYNTH_S3_ENDPOINT", proxy.address)
     proxy.drop_connections = 2
@@ -201,7 +193,7 @@ def dataset_bytes(root: Path) -> dict[str, bytes]:
 @fault("S3", "object store", "every chunk delayed by 50 ms (slow store)",
        "the transfer completes, content identical")
 def test_slow_store_still_completes(s3_env, tmp_path, monkeypatch):
-    _bucket(s3_env, "faults")
+    s3_env.bucket("faults")
     local = _dataset(tmp_path / "d", n=4)
     storage.upload_dir(local, "s3://faults/slow")
     proxy = FaultProxy(s3_env.endpoint).up()
@@ -216,7 +208,7 @@ def test_slow_store_still_completes(s3_env, tmp_path, monkeypatch):
        "a clear error naming the object; the local data is intact; the re-run uploads only what is "
        "missing and the prefix ends complete")
 def test_store_down_mid_upload_then_resume(s3_env, tmp_path, monkeypatch):
-    _bucket(s3_env, "faults")
+    s3_env.bucket("faults")
     proxy = FaultProxy(s3_env.endpoint).up()
     monkeypatch.setenv("FERSYNTH_S3_ENDPOINT", proxy.address)
     local = _dataset(tmp_path / "d", n=30)
@@ -428,7 +420,7 @@ def test_two_runs_into_one_run_folder(tmp_path, capsys):
        "the second writer is refused by the prefix lease (naming the holder); after the first "
        "finishes the prefix is free again")
 def test_two_writers_on_one_s3_prefix(s3_env, tmp_path, monkeypatch):
-    _bucket(s3_env, "faults")
+    s3_env.bucket("faults")
     monkeypatch.setenv("FERSYNTH_CACHE", str(tmp_path / "machine-a"))
     first = storage.PrefixLease("s3://faults/shared").acquire()
     monkeypatch.setenv("FERSYNTH_CACHE", str(tmp_path / "machine-b"))

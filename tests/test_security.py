@@ -106,10 +106,8 @@ def test_served_repository_runs_only_our_model_code(trained, toy_dataset, tmp_pa
 def test_secrets_never_reach_logs_reports_or_pipelines(s3_env, tmp_path, capsys, caplog, monkeypatch):
     import logging
 
-    from minio import Minio
-
     caplog.set_level(logging.DEBUG)
-    Minio(s3_env.endpoint, s3_env.access_key, s3_env.secret_key, secure=False).make_bucket("secrets-check")
+    s3_env.bucket("secrets-check")
     monkeypatch.setenv("FERSYNTH_CACHE", str(tmp_path / "cache"))
     assert cli(["-v", "identity", "--count", "2", "--preview-seeds", "0", "--out", "s3://secrets-check/ids"]) == 0
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-" + s3_env.secret_key)

@@ -129,11 +129,9 @@ def test_repository_errors_name_the_path(repository, tmp_path):
 
 
 def test_serves_a_repository_from_the_object_store(repository, s3_env):
-    from minio import Minio
-
     from components.common import storage
 
-    Minio(s3_env.endpoint, s3_env.access_key, s3_env.secret_key, secure=False).make_bucket("models")
+    s3_env.bucket("models")
     storage.upload_dir(repository, "s3://models/fer-repo")
     with EmbeddedTriton("s3://models/fer-repo", free_ports()) as triton:
         with FERClient(triton.http_url, "fer") as client:

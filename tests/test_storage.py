@@ -2,7 +2,6 @@
 import shutil
 
 import pytest
-from minio import Minio
 from PIL import Image
 
 from components.cli import main
@@ -40,14 +39,8 @@ def test_local_files_round_trip(tmp_path):
         list(storage.list_files(str(tmp_path / "missing")))
 
 
-def _bucket(server, name):
-    client = Minio(server.endpoint, server.access_key, server.secret_key, secure=False)
-    if not client.bucket_exists(name):
-        client.make_bucket(name)
-
-
 def test_s3_round_trip_and_dirs(s3_env, tmp_path):
-    _bucket(s3_env, "roundtrip")
+    s3_env.bucket("roundtrip")
     storage.write_bytes("s3://roundtrip/p/one.bin", b"1" * 10)
     assert storage.read_bytes("s3://roundtrip/p/one.bin") == b"1" * 10
     (tmp_path / "src" / "sub").mkdir(parents=True)
@@ -62,7 +55,7 @@ def test_s3_round_trip_and_dirs(s3_env, tmp_path):
 
 
 def test_wrong_secret_is_refused_without_leaking_it(s3_env, monkeypatch):
-    _bucket(s3_env, "secrets")
+    s3_env.bucket("secrets")
     storage.write_bytes("s3://secrets/k", b"x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
     with pytest.raises(storage.StorageError) as err:
@@ -80,7 +73,7 @@ def test_unreachable_endpoint_fails_after_retries_naming_the_object(s3_env, monk
 
 
 def test_folder_backend_reads_photos_from_a_bucket(s3_env, tmp_path, astronaut, grace_hopper_path):
-    _bucket(s3_env, "photos")
+    s3_env.bucket("photos")
     Image.fromarray(astronaut).save(tmp_path / "astronaut.png")
     storage.write_bytes("s3://photos/faces/astronaut.png", (tmp_path / "astronaut.png").read_bytes())
     storage.write_bytes("s3://photos/faces/hopper.jpg", grace_hopper_path.read_bytes())
@@ -91,7 +84,7 @@ def test_folder_backend_reads_photos_from_a_bucket(s3_env, tmp_path, astronaut, 
 
 
 def test_stage_writes_its_dataset_to_a_bucket(s3_env, tmp_path, monkeypatch):
-    _bucket(s3_env, "datasets")
+    s3_env.bucket("datasets")
     monkeypatch.setenv("FERSYNTH_CACHE", str(tmp_path / "cache"))
     code = main(["identity", "--count", "2", "--preview-seeds", "0", "--out", "s3://datasets/runs/ids"])
     assert code == 0
@@ -117,8 +110,8 @@ def test_embedded_run_with_inputs_and_outputs_in_the_object_store(s3_env, tmp_pa
 
     from models.dcgan import packaged_dcgan_weights
 
-    _bucket(s3_env, "fer-inputs")
-    _bucket(s3_env, "fer-models")
+    s3_env.bucket("fer-inputs")
+    s3_env.bucket("fer-models")
     storage.write_bytes("s3://fer-inputs/weights/dcgan64.tar", packaged_dcgan_weights().read_bytes())
     storage.write_bytes("s3://fer-inputs/seeds.yaml", b"seeds:\n  3: {emotion: sad}\n")
     config = {"identity": {"count": 6, "preview_seeds": 0, "pca_samples": 128, "pca_components": 4,
@@ -151,7 +144,7 @@ def test_training_datasets_by_s3_uri(s3_env, tmp_path, monkeypatch, astronaut):
     from components.train.datasets import load_dataset
 
     monkeypatch.setenv("FERSYNTH_CACHE", str(tmp_path / "cache"))
-    _bucket(s3_env, "fer-real")
+    s3_env.bucket("fer-real")
     Image.fromarray(astronaut).save(tmp_path / "a.png")
     for name in ("happy/s1_a.png", "sad/s2_b.png"):
         storage.write_bytes(f"s3://fer-real/tree/{name}", (tmp_path / "a.png").read_bytes())

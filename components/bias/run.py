@@ -88,12 +88,12 @@ def face_crop(sample: Sample, aligned: bool, detector, padding: float) -> np.nda
     image = sample.image()
     if aligned:
         return image
-    from components.common.faces import align
+    from components.common.faces import align_most_confident
 
-    faces = detector.detect([image])[0]
-    if not faces:
-        raise ValueError(f"{sample.path}: no face found")
-    return align(image, faces[0].landmarks, 112, padding).crop
+    try:
+        return align_most_confident(detector, image, 112, padding)[0].crop
+    except ValueError as exc:
+        raise ValueError(f"{sample.path}: {exc}") from None
 
 
 def model_predictions(params: BiasParams, samples: list[Sample], spec_text: str) -> tuple[dict[int, bool], dict]:

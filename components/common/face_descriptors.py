@@ -56,10 +56,15 @@ class DescriptorExtractor:
         return np.asarray(network.compute_face_descriptor(rgb, shape), np.float32)
 
 
+def distances(queries: np.ndarray, references: np.ndarray) -> np.ndarray:
+    """(Q, R) Euclidean distances between descriptors."""
+    return np.sqrt(np.maximum(((queries[:, None, :] - references[None, :, :]) ** 2).sum(-1), 0))
+
+
 def nearest(queries: np.ndarray, references: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(distance, index) of each query's nearest reference descriptor."""
     if len(references) == 0 or len(queries) == 0:
         return np.full(len(queries), np.inf, np.float32), np.full(len(queries), -1)
-    d = np.sqrt(np.maximum(((queries[:, None, :] - references[None, :, :]) ** 2).sum(-1), 0))
+    d = distances(queries, references)
     index = d.argmin(1)
     return d[np.arange(len(queries)), index], index

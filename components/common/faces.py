@@ -96,3 +96,12 @@ class FaceDetector:
             faces.sort(key=lambda f: -f.score)
             results.append(faces)
         return results
+
+
+def align_most_confident(detector: FaceDetector, image: np.ndarray, size: int,
+                         padding: float = 0.0) -> tuple[AlignedFace, Face, int]:
+    """(aligned crop, the face, faces found) for the most confident face; ValueError when there is none."""
+    faces = detector.detect([image])[0]
+    if not faces:
+        raise ValueError("no face found")
+    return align(image, faces[0].landmarks, size, padding), faces[0], len(faces)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from components.common.face_descriptors import DescriptorExtractor, nearest
+from components.common.face_descriptors import DescriptorExtractor, distances, nearest
 from components.common.imageio import ImageError, atomic_write_bytes, copy_once, read_image
 from components.common.manifest import (IMAGES_DIR, add_columns, identity_key, read_manifest, write_manifest,
                                          write_stage_info)
@@ -84,7 +84,7 @@ def run(params: PrivacyParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     # nearest other synthetic identity (the diagonal is the identity itself)
     twin = np.full(len(keys), np.inf, np.float32)
     if len(keys) > 1:
-        d = np.sqrt(np.maximum(((queries[:, None] - queries[None]) ** 2).sum(-1), 0))
+        d = distances(queries, queries)
         np.fill_diagonal(d, np.inf)
         twin = d.min(1)
     per_identity = {k: {"distance": _finite(distance[i]), "nearest": names[index[i]] if index[i] >= 0 else None,
@@ -101,10 +101,10 @@ def run(params: PrivacyParams, in_dir: str | Path, out_dir: str | Path) -> dict:
         copy_once(src, out / IMAGES_DIR / src.name)
         kept.append({**row, "path": f"{IMAGES_DIR}/{src.name}"})
         telemetry.produced()
-    distances = [per_identity.get(identity_key(r), {}).get("distance") for r in kept]
+    kept_distances = [per_identity.get(identity_key(r), {}).get("distance") for r in kept]
     kept = add_columns(kept, STAGE, {
-        "privacy_distance": distances,
-        "privacy_flagged": [int(d is not None and d < params.threshold) for d in distances]})
+        "privacy_distance": kept_distances,
+        "privacy_flagged": [int(d is not None and d < params.threshold) for d in kept_distances]})
     write_manifest(out, kept)
     summary = {"identities": len({identity_key(r) for r in rows}),
                "described": len(keys), "references": len(real), "threshold": params.threshold,

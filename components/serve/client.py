@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from components.common.faces import FaceDetector, align
+from components.common.faces import FaceDetector, align_most_confident
 from components.common.fer_preprocess import PreprocessSpec, preprocess
 from components.common.imageio import ImageError, read_image
 
@@ -125,13 +125,10 @@ class FERClient:
         """The most confident face, aligned like the training crops; ValueError when there is none."""
         if self._detector is None:
             self._detector = FaceDetector()
-        faces = self._detector.detect([image])[0]
-        if not faces:
-            raise ValueError("no face found")
-        face = faces[0]
-        crop = align(image, face.landmarks, self.model.align_size, self.model.align_padding).crop
-        return crop, {"face_box": [round(v, 1) for v in face.box], "face_score": round(face.score, 4),
-                      "faces_found": len(faces)}
+        aligned, face, found = align_most_confident(self._detector, image, self.model.align_size,
+                                                    self.model.align_padding)
+        return aligned.crop, {"face_box": [round(v, 1) for v in face.box], "face_score": round(face.score, 4),
+                              "faces_found": found}
 
     def predict_files(self, paths: list[str | Path]) -> list[dict]:
         """One result per path: label probabilities, or an `error` naming why the image was skipped."""
