@@ -5,7 +5,9 @@
   rebuild objects by running it. `load_stylegan_pickle` reads them with an
   unpickler that resolves only an allow-list of globals; the persistent-class
   hook is replaced by one that keeps the pickled object state (tensors and
-  hyper-parameters) and never looks at the embedded source. Any other global, such
+  hyper-parameters) and never looks at the embedded source. Numpy scalars (the
+  official layers keep e.g. `weight_gain = 1 / np.sqrt(...)` as float64) come back
+  as plain Python numbers through a reconstructor of our own. Any other global, such
   as `os.system` or `builtins.eval`, is refused with an error that names it.
 """
 from __future__ import annotations
@@ -14,9 +16,11 @@ import collections
 import hashlib
 import io
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 
@@ -49,7 +53,9 @@ def load_torch_weights(path: str | Path, expected_sha256: str | None = None) -> 
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(f"{path}: refused, not a plain weights file ({str(exc).splitlines()[0]})") from None
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        reason = f"refused global {refused.group(1)}" if refused else str(exc).splitlines()[0]
+        raise CheckpointError(f"{path}: refused, not a plain weights file ({reason})") from None
     except (RuntimeError, EOFError, ValueError) as exc:
         raise CheckpointError(f"{path}: cannot read weights ({str(exc).splitlines()[0]})") from None
 
@@ -101,6 +107,30 @@ def _rebuild_parameter_with_state(data, requires_grad, backward_hooks=None, stat
     return torch.nn.Parameter(data, requires_grad)
 
 
+# Numeric kinds only: an object dtype would let `scalar` hand back arbitrary pickled objects.
+_NUMERIC_KINDS = "biufc"
+
+
+def _numpy_dtype(spec, align=False, copy=True) -> np.dtype:
+    """Stand-in for numpy.dtype in a pickle: numeric dtypes only (the pickle then sets its byte order)."""
+    if not isinstance(spec, str):
+        raise CheckpointError(f"numpy dtype spec {type(spec).__name__} refused (only a type code string)")
+    dtype = np.dtype(spec, align=False, copy=True)  # a copy: the BUILD that follows must not touch numpy's own
+    if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None:
+        raise CheckpointError(f"numpy dtype {spec!r} refused (only numeric scalars)")
+    return dtype
+
+
+def _numpy_scalar(dtype, data=None) -> int | float | complex | bool:
+    """Stand-in for numpy.core.multiarray.scalar: the raw bytes of one number -> a plain Python number."""
+    if not isinstance(dtype, np.dtype) or dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None:
+        raise CheckpointError(f"numpy scalar of dtype {dtype!r} refused (only numeric scalars)")
+    if not isinstance(data, bytes) or len(data) != dtype.itemsize:
+        raise CheckpointError(f"numpy scalar of dtype {dtype} has {type(data).__name__} data, "
+                              f"not {dtype.itemsize} bytes")
+    return np.frombuffer(data, dtype=dtype)[0].item()
+
+
 _ALLOWED = {
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct_persistent_obj,
     ("dnnlib.util", "EasyDict"): _EasyDict,
@@ -112,6 +142,9 @@ _ALLOWED = {
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter_with_state,
     ("torch.storage", "_load_from_bytes"): _load_storage_from_bytes,
     ("torch", "device"): torch.device,
+    ("numpy", "dtype"): _numpy_dtype,
+    ("numpy.core.multiarray", "scalar"): _numpy_scalar,
+    ("numpy._core.multiarray", "scalar"): _numpy_scalar,  # the numpy 2 spelling
 }
 
 

@@ -5,7 +5,8 @@ synthesis network of blocks at 4, 8, ..., R px, each with an upsampling modulate
 conv, a modulated conv, per-pixel noise and a skip toRGB. Parameter and buffer
 names follow the official checkpoints (`mapping.fc0.weight`, `synthesis.b8.conv0.affine.bias`,
 `synthesis.b4.const`, ...), so their weights load with `load_state_dict`. Only the
-paper's 'skip' generator architecture is built; fp16 layers of a checkpoint run in fp32.
+paper's 'skip' generator architecture is built. The highest `num_fp16_res` resolutions
+run in float16 on CUDA (as StyleGAN2-ADA trains them) and in float32 elsewhere.
 """
 from __future__ import annotations
 
@@ -118,7 +119,7 @@ class MappingNetwork(nn.Module):
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, up: int = 1,
                      demodulate: bool = True, resample_filter: torch.Tensor | None = None) -> torch.Tensor:
-    """Modulated (and demodulated) convolution.
+    """Modulated (and demodulated) convolution, in x's dtype.
 
     Scaling the input channels by the styles and the output channels by the
     demodulation coefficients equals convolving with per-sample modulated weights,
@@ -127,6 +128,11 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     """
     batch, in_ch = x.shape[:2]
     out_ch, _, kh, kw = weight.shape
+    if x.dtype == torch.float16 and demodulate:
+        # Demodulation makes the result invariant to these scales; they keep float16 from overflowing.
+        weight = weight * (1 / math.sqrt(in_ch * kh * kw) / weight.abs().amax(dim=[1, 2, 3], keepdim=True))
+        styles = styles / styles.abs().amax(dim=1, keepdim=True)
+    weight, styles = weight.to(x.dtype), styles.to(x.dtype)
     x = x * styles.reshape(batch, in_ch, 1, 1)
     if up == 1:
         x = F.conv2d(x, weight, padding=kh // 2)
@@ -160,10 +166,11 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)
         x = modulated_conv2d(x, self.weight, styles, up=self.up, resample_filter=self.resample_filter)
         if noise_mode == "const":
-            x = x + self.noise_const * self.noise_strength
+            x = x + (self.noise_const * self.noise_strength).to(x.dtype)
         elif noise_mode == "random":
-            x = x + torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device) * self.noise_strength
-        return bias_act(x, self.bias, lrelu=True, gain=LRELU_GAIN, clamp=self.conv_clamp)
+            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device)
+            x = x + (noise * self.noise_strength).to(x.dtype)
+        return bias_act(x, self.bias.to(x.dtype), lrelu=True, gain=LRELU_GAIN, clamp=self.conv_clamp)
 
 
 class ToRGBLayer(nn.Module):
@@ -178,14 +185,14 @@ class ToRGBLayer(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
         x = modulated_conv2d(x, self.weight, styles, demodulate=False)
-        return bias_act(x, self.bias, lrelu=False, gain=1.0, clamp=self.conv_clamp)
+        return bias_act(x, self.bias.to(x.dtype), lrelu=False, gain=1.0, clamp=self.conv_clamp)
 
 
 class SynthesisBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
-                 conv_clamp: float | None = None):
+                 conv_clamp: float | None = None, use_fp16: bool = False, is_last: bool = False):
         super().__init__()
-        self.in_channels = in_channels
+        self.in_channels, self.resolution, self.use_fp16, self.is_last = in_channels, resolution, use_fp16, is_last
         self.register_buffer("resample_filter", blur_filter())
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))
@@ -196,45 +203,51 @@ class SynthesisBlock(nn.Module):
         self.num_conv = 1 if in_channels == 0 else 2
         self.num_torgb = 1
 
-    def forward(self, x, img, ws: torch.Tensor, noise_mode: str = "const"):
+    def forward(self, x, img, ws: torch.Tensor, noise_mode: str = "const", fp16: bool | None = None):
+        """fp16: run this block in float16 if it is an fp16 block (None: only on CUDA). img stays float32."""
+        half = self.use_fp16 and (ws.device.type == "cuda" if fp16 is None else fp16)
+        dtype = torch.float16 if half else torch.float32
         w_iter = iter(ws.unbind(dim=1))
         if self.in_channels == 0:
-            x = self.const.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+            x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
             x = self.conv1(x, next(w_iter), noise_mode)
         else:
-            x = self.conv0(x, next(w_iter), noise_mode)
+            x = self.conv0(x.to(dtype), next(w_iter), noise_mode)
             x = self.conv1(x, next(w_iter), noise_mode)
         if img is not None:
             img = upsample2d(img, self.resample_filter)
-        y = self.torgb(x, next(w_iter))
+        y = self.torgb(x, next(w_iter)).float()
         img = y if img is None else img + y
         return x, img
 
 
 class SynthesisNetwork(nn.Module):
     def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channels: dict[int, int],
-                 conv_clamp: float | None = None):
+                 conv_clamp: float | None = None, num_fp16_res: int = 0):
         super().__init__()
         log2 = int(math.log2(img_resolution))
         if 2 ** log2 != img_resolution or img_resolution < 4:
             raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
+        self.num_fp16_res = num_fp16_res
         self.block_resolutions = [2 ** i for i in range(2, log2 + 1)]
+        fp16_resolution = max(2 ** (log2 + 1 - num_fp16_res), 8)  # StyleGAN2-ADA's rule
         self.num_ws = 0
         for res in self.block_resolutions:
             block = SynthesisBlock(channels[res // 2] if res > 4 else 0, channels[res], w_dim, res, img_channels,
-                                   conv_clamp=conv_clamp)
+                                   conv_clamp=conv_clamp, use_fp16=num_fp16_res > 0 and res >= fp16_resolution,
+                                   is_last=res == img_resolution)
             self.num_ws += block.num_conv
             setattr(self, f"b{res}", block)
         self.num_ws += 1  # the last block's toRGB
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
+    def forward(self, ws: torch.Tensor, noise_mode: str = "const", fp16: bool | None = None) -> torch.Tensor:
         x = img = None
         w_idx = 0
         for res in self.block_resolutions:
             block = getattr(self, f"b{res}")
             # A block's toRGB shares its w with the next block's first conv.
-            x, img = block(x, img, ws.narrow(1, w_idx, block.num_conv + block.num_torgb), noise_mode)
+            x, img = block(x, img, ws.narrow(1, w_idx, block.num_conv + block.num_torgb), noise_mode, fp16)
             w_idx += block.num_conv
         return img
 
@@ -247,19 +260,32 @@ def default_channels(img_resolution: int, channel_base: int = 32768, channel_max
 class StyleGAN2Generator(nn.Module):
     def __init__(self, z_dim: int = 512, w_dim: int = 512, img_resolution: int = 256, img_channels: int = 3,
                  c_dim: int = 0, channels: dict[int, int] | None = None, mapping_layers: int = 8,
-                 conv_clamp: float | None = None):
+                 conv_clamp: float | None = None, num_fp16_res: int = 0):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
         self.img_resolution, self.img_channels = img_resolution, img_channels
         self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels,
-                                          channels or default_channels(img_resolution), conv_clamp)
+                                          channels or default_channels(img_resolution), conv_clamp, num_fp16_res)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, num_layers=mapping_layers)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
-                noise_mode: str = "const") -> torch.Tensor:
-        """z (B, z_dim) -> images (B, C, R, R), roughly in [-1, 1]."""
-        return self.synthesis(self.mapping(z, c, truncation_psi), noise_mode)
+                noise_mode: str = "const", fp16: bool | None = None) -> torch.Tensor:
+        """z (B, z_dim), c (B, c_dim) one-hot or None -> images (B, C, R, R), roughly in [-1, 1]."""
+        return self.synthesis(self.mapping(z, c, truncation_psi), noise_mode, fp16)
+
+    def class_vector(self, class_index: int | None, batch: int = 1) -> torch.Tensor | None:
+        """One-hot c for a conditional generator (None for an unconditional one)."""
+        if not self.c_dim:
+            if class_index is not None:
+                raise ValueError(f"class index {class_index} given, but this generator is unconditional (c_dim=0)")
+            return None
+        if class_index is None or not 0 <= class_index < self.c_dim:
+            raise ValueError(f"this generator is conditional (c_dim={self.c_dim}): "
+                             f"choose a class index in 0..{self.c_dim - 1}")
+        c = torch.zeros(batch, self.c_dim, device=self.mapping.w_avg.device)
+        c[:, class_index] = 1
+        return c
 
 
 # ---- loading -------------------------------------------------------------------------------------
@@ -287,36 +313,65 @@ def architecture_from_state_dict(state: dict[str, torch.Tensor]) -> dict[str, An
     )
 
 
-def _conv_clamp_of(g_ema: PersistentObject) -> float | None:
-    synthesis = g_ema.state.get("_modules", {}).get("synthesis")
-    block = synthesis.state.get("_modules", {}).get("b4") if synthesis else None
-    conv = block.state.get("_modules", {}).get("conv1") if block else None
-    return conv.state.get("conv_clamp") if conv else None
+def _children(record: PersistentObject | None) -> dict:
+    return (record.state.get("_modules") or {}) if isinstance(record, PersistentObject) else {}
+
+
+def _pickle_generator_options(path: Path, g: PersistentObject) -> dict[str, Any]:
+    """conv_clamp and num_fp16_res of a pickled generator; clear errors for layouts we do not build."""
+    synthesis = _children(g).get("synthesis")
+    blocks = {name: block for name, block in _children(synthesis).items() if name[:1] == "b" and name[1:].isdigit()}
+    if "b4" not in blocks:
+        layers = ", ".join(list(_children(synthesis))[:3])
+        family = "StyleGAN3 (alias-free)" if "input" in _children(synthesis) else "an unknown"
+        raise CheckpointError(f"{path}: {family} generator (synthesis layers {layers}, ...) is not supported: "
+                              "fersynth loads StyleGAN2 / StyleGAN2-ADA generators")
+    architecture = blocks["b4"].state.get("architecture")
+    if architecture not in (None, "skip"):
+        raise CheckpointError(f"{path}: generator architecture {architecture!r} is not supported (only 'skip')")
+    conv1 = _children(blocks["b4"]).get("conv1")
+    return dict(conv_clamp=conv1.state.get("conv_clamp") if conv1 else None,
+                num_fp16_res=sum(bool(block.state.get("use_fp16")) for block in blocks.values()))
+
+
+def _refuse_foreign_layouts(path: Path, state: Any) -> None:
+    keys = set(state) if isinstance(state, dict) else set()
+    if {"g_ema", "g"} & keys or any(k.startswith(("style.", "convs.", "to_rgbs.")) for k in keys):
+        raise CheckpointError(f"{path}: a rosinality stylegan2-pytorch checkpoint is not supported: fersynth loads "
+                              "the StyleGAN2-ADA layout (an official .pkl, or a state_dict with mapping.* and "
+                              "synthesis.b4.* keys)")
 
 
 def load_stylegan2(path: str | Path, expected_sha256: str | None = None, network: str = "G_ema",
                    conv_clamp: float | None = None) -> StyleGAN2Generator:
-    """Load an official `.pkl` (read without executing its embedded code) or a plain state_dict file."""
+    """Load an official `.pkl` (read without executing its embedded code) or a plain state_dict file.
+
+    network: which generator of a training snapshot ('G_ema', the averaged one users want, or 'G').
+    """
     path = Path(path)
+    options: dict[str, Any] = dict(conv_clamp=conv_clamp)
     if path.suffix == ".pkl":
         data = load_stylegan_pickle(path, expected_sha256)
         record = data.get(network)
         if not isinstance(record, PersistentObject):
             raise CheckpointError(f"{path}: no network {network!r} in the pickle (has {sorted(data)})")
-        synthesis = record.state.get("_modules", {}).get("synthesis")
-        b4 = synthesis.state.get("_modules", {}).get("b4") if synthesis else None
-        architecture = b4.state.get("architecture") if b4 else None
-        if architecture not in (None, "skip"):
-            raise CheckpointError(f"{path}: generator architecture {architecture!r} is not supported (only 'skip')")
+        options = _pickle_generator_options(path, record)
         state = persistent_state_dict(record)
-        clamp = _conv_clamp_of(record)
     else:
-        state = load_torch_weights(path, expected_sha256)
+        try:
+            state = load_torch_weights(path, expected_sha256)
+        except CheckpointError as exc:
+            if "argparse" in str(exc):  # rosinality's checkpoints carry their argparse.Namespace
+                _refuse_foreign_layouts(path, {"g_ema": None})
+            raise
+        _refuse_foreign_layouts(path, state)
         if isinstance(state, dict) and isinstance(state.get(network), dict):
             state = state[network]
-        clamp = conv_clamp
-    arch = architecture_from_state_dict(state)
-    net = StyleGAN2Generator(**arch, conv_clamp=clamp)
+    try:
+        arch = architecture_from_state_dict(state)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    net = StyleGAN2Generator(**arch, **options)
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:

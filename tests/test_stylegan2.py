@@ -10,7 +10,7 @@ from models.checkpoints import CheckpointError, load_stylegan_pickle, load_torch
 from models.stylegan2 import (StyleGAN2Generator, architecture_from_state_dict, blur_filter, load_stylegan2,
                               modulated_conv2d, upfirdn2d, z_from_seed)
 
-from .stylegan_fixtures import write_official_pickle
+from .stylegan_fixtures import write_snapshot
 
 TINY = dict(z_dim=32, w_dim=32, img_resolution=16, channels={2: 32, 4: 32, 8: 16, 16: 8}, conv_clamp=256)
 
@@ -63,7 +63,7 @@ def test_demodulation_normalises_output_scale():
 def test_official_pickle_round_trip_without_running_its_code(tmp_path):
     g = tiny_generator()
     marker = tmp_path / "EXECUTED"
-    write_official_pickle(g, tmp_path / "network.pkl", marker)
+    write_snapshot(tmp_path / "network.pkl", g, marker)
     loaded = load_stylegan2(tmp_path / "network.pkl")
     assert not marker.exists()
     z = torch.from_numpy(z_from_seed(3, 32)).float()
