@@ -141,3 +141,39 @@ def test_stylegan2_backend_renders_seeds(tmp_path):
     assert np.array_equal(frames[0], frames[1]) and not np.array_equal(frames[0], frames[2])
     moved = backend.moved_latent(1, 0, 2.0) - backend.latent(1)
     assert np.isclose(np.linalg.norm(moved), 2.0 * backend.directions.sigmas[0])
+
+
+def test_stylegan2_snapshot_class_and_network(tmp_path, capsys):
+    """A conditional StyleGAN2-ADA snapshot: one class per run, G_ema unless G is asked for."""
+    import torch
+
+    from components.cli import main as cli
+    from components.identity.generators import StyleGAN2Backend
+    from models.stylegan2 import StyleGAN2Generator
+
+    from .stylegan_fixtures import write_snapshot
+
+    def generator(seed):
+        torch.manual_seed(seed)
+        return StyleGAN2Generator(z_dim=32, w_dim=32, img_resolution=16, c_dim=3,
+                                  channels={2: 16, 4: 16, 8: 16, 16: 8}).eval()
+
+    path = tmp_path / "network-snapshot.pkl"
+    write_snapshot(path, generator(0), tmp_path / "EXECUTED", g=generator(1))
+
+    def frame(**kwargs):
+        params = IdentityParams(backend="stylegan2", weights=str(path), frame_size=32, pca_samples=32,
+                                pca_components=2, **kwargs)
+        backend = StyleGAN2Backend(params, str(path))
+        return backend.render(backend.latent(7)[None])[0]
+
+    assert np.array_equal(frame(class_index=1), frame(class_index=1, network="G_ema"))
+    assert not np.array_equal(frame(class_index=1), frame(class_index=2))
+    assert not np.array_equal(frame(class_index=1), frame(class_index=1, network="G"))
+    assert cli(["identity", "--backend", "stylegan2", "--weights", str(path), "--count", "1",
+                "--out", str(tmp_path / "out")]) != 0
+    assert "network-snapshot.pkl: this generator is conditional (c_dim=3): choose a class index in 0..2" \
+        in capsys.readouterr().err
+    with pytest.raises(ValueError, match="backend 'stylegan2' only"):
+        IdentityParams(class_index=1)
+    assert not (tmp_path / "EXECUTED").exists()

@@ -98,22 +98,26 @@ class StyleGAN2Backend(GanBackend):
     def __init__(self, params: IdentityParams, weights_path: str):
         super().__init__(params)
         self.source = f"stylegan2:sha256:{sha256_of(weights_path)[:16]}"
-        self.net = load_stylegan2(weights_path, params.weights_sha256).to(self.device)
-        if self.net.c_dim:
-            raise CheckpointError(f"{params.weights}: conditional generators (c_dim={self.net.c_dim}) "
-                                  "are not supported by the identity stage")
+        self.net = load_stylegan2(weights_path, params.weights_sha256, network=params.network).to(self.device)
+        try:
+            self.net.class_vector(params.class_index)
+        except ValueError as exc:
+            raise CheckpointError(f"{params.weights}: {exc}") from None
+        if params.class_index is not None:
+            self.source += f":class{params.class_index}"
 
     @torch.no_grad()
     def _mapping(self, z: np.ndarray, psi: float) -> np.ndarray:
         zt = torch.from_numpy(z.astype(np.float32)).to(self.device)
-        return self.net.mapping(zt, None, truncation_psi=psi)[:, 0].cpu().double().numpy()
+        c = self.net.class_vector(self.params.class_index, batch=len(zt))
+        return self.net.mapping(zt, c, truncation_psi=psi)[:, 0].cpu().double().numpy()
 
     def latent(self, seed: int) -> np.ndarray:
         return self._mapping(z_from_seed(seed, self.net.z_dim), self.params.truncation_psi)[0]
 
     def _render(self, latents: torch.Tensor) -> torch.Tensor:
         ws = latents.unsqueeze(1).repeat(1, self.net.num_ws, 1)
-        return self.net.synthesis(ws, noise_mode="const")
+        return self.net.synthesis(ws, noise_mode="const")  # fp16 blocks run in float16 on CUDA
 
     def _directions(self) -> Directions:
         z = np.random.RandomState(PCA_SEED).randn(self.params.pca_samples, self.net.z_dim)

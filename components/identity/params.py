@@ -16,7 +16,11 @@ class IdentityParams(StageParams):
     seeds: list[int] | None = Field(None, description="explicit seeds instead of a range (e.g. from a seed list)")
     weights: str | None = Field(None, description="generator weights path/URI (dcgan64 defaults to the packaged net)")
     weights_sha256: str | None = Field(None, description="expected sha256 of the weights file")
-    truncation_psi: float = Field(1.0, ge=0.0, le=2.0, description="truncation: 1 = none, <1 = closer to average")
+    network: Literal["G_ema", "G"] = Field(
+        "G_ema", description="stylegan2 training snapshot: the averaged generator (G_ema) or the raw one (G)")
+    class_index: int | None = Field(None, ge=0, description="stylegan2 conditional generator (c_dim > 0): the class")
+    truncation_psi: float = Field(1.0, ge=0.0, le=2.0,
+                                  description="truncation: 1 = none, <1 = closer to the average (StyleGAN2: w_avg)")
     latent_index: int | None = Field(None, ge=0, description="principal latent direction to move along (none: 0)")
     latent_degrees: list[float] = Field([0.0], description="steps along latent_index, in standard deviations")
     pca_samples: int = Field(2000, ge=32, description="latents sampled to find principal directions")
@@ -40,6 +44,8 @@ class IdentityParams(StageParams):
             raise ValueError("backend 'folder' needs 'source' (a directory or s3:// prefix of photos)")
         if self.backend == "stylegan2" and not self.weights:
             raise ValueError("backend 'stylegan2' needs 'weights' (an official .pkl or a state_dict file)")
+        if self.backend != "stylegan2" and (self.class_index is not None or self.network != "G_ema"):
+            raise ValueError("'class_index' and 'network' apply to backend 'stylegan2' only")
         if self.seeds is not None and (not self.seeds or any(s < 0 or s >= 2**32 for s in self.seeds)):
             raise ValueError("'seeds' must be a non-empty list of integers in [0, 2**32)")
         if not self.latent_degrees:
