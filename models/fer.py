@@ -1,5 +1,5 @@
-"""FER classifiers: the simple CNN of Gholipour Picha et al. (2023, table 1) and ResNet-18,
-with a softmax head over emotions or a multi-label sigmoid head over action units."""
+"""FER classifiers: a compact CNN (the default), the simple CNN of Gholipour Picha et al. (2023,
+table 1) and ResNet-18, with a softmax head over emotions or a multi-label sigmoid head over AUs."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,6 +12,7 @@ from components.common.fer_preprocess import PreprocessSpec
 from .checkpoints import CheckpointError, load_torch_weights
 
 DEFAULT_SPECS = {
+    "compact_cnn": PreprocessSpec(64, True, (0.5,), (0.5,)),
     "simple_cnn": PreprocessSpec(64, True, (0.5,), (0.5,)),
     "resnet18": PreprocessSpec(112, False, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
@@ -43,6 +44,31 @@ class SimpleCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
+class CompactCNN(nn.Module):
+    """Four conv-BN-ReLU-pool stages (width, 2x, 4x, 8x), pooled to a 4x4 map, dropout, one linear layer.
+
+    The 4x4 map keeps where a feature is (brows above, mouth below on an aligned face), which global
+    pooling would lose; no hidden dense layer. Table 1's 8192 -> 1024 dense layer holds 8.4 M of the
+    simple CNN's 8.7 M weights, and under Adam its ReLUs die within the first steps (measured in
+    benchmarks/fer_utility.py), leaving a network that outputs the class prior."""
+
+    def __init__(self, num_outputs: int, in_channels: int = 1, width: int = 16, dropout: float = 0.2):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for stage in range(4):
+            out = width * 2 ** stage
+            layers += [nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2)]
+            channels = out
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Dropout(dropout),
+                                        nn.Linear(channels * 16, num_outputs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
 def resnet18(num_outputs: int, in_channels: int = 3, weights: str | Path | None = None,
              weights_sha256: str | None = None) -> nn.Module:
     from torchvision.models import resnet18 as tv_resnet18
@@ -63,8 +89,10 @@ def resnet18(num_outputs: int, in_channels: int = 3, weights: str | Path | None 
 
 def build_model(name: str, num_outputs: int, spec: PreprocessSpec, weights: str | None = None,
                 weights_sha256: str | None = None) -> nn.Module:
+    if name == "compact_cnn":
+        return CompactCNN(num_outputs, spec.channels)
     if name == "simple_cnn":
         return SimpleCNN(num_outputs, spec.channels, spec.size)
     if name == "resnet18":
         return resnet18(num_outputs, spec.channels, weights, weights_sha256)
-    raise ValueError(f"unknown model {name!r} (simple_cnn, resnet18)")
+    raise ValueError(f"unknown model {name!r} (compact_cnn, simple_cnn, resnet18)")

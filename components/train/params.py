@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from components.common.config import StageParams
 
 
 class TrainParams(StageParams):
-    model: Literal["simple_cnn", "resnet18"] = Field("simple_cnn", description="classifier architecture")
+    model: Literal["compact_cnn", "simple_cnn", "resnet18"] = Field(
+        "compact_cnn", description="classifier: compact_cnn (4 conv stages + global pooling), simple_cnn (the "
+                                   "Grenoble paper's table 1, + batch norm) or resnet18")
     task: Literal["emotion", "au"] = Field("emotion", description="softmax over emotions, or multi-label AUs")
     classes: list[str] = Field(["neutral", "happy", "sad", "surprise", "fear", "disgust", "anger"],
                                description="emotion classes (their order is the model's output order)")
@@ -19,21 +21,30 @@ class TrainParams(StageParams):
                                              "affectnet, fersynth)")
     synthetic_ratio: float = Field(1.0, ge=0.0, le=50.0,
                                    description="k: synthetic identities per real identity (all synthetic without real)")
-    image_size: int | None = Field(None, ge=16, le=512, description="input size (default: 64 simple_cnn, 112 resnet18)")
+    image_size: int | None = Field(None, ge=16, le=512, description="input size (default: 64 compact_cnn and simple_cnn, 112 resnet18)")
     weights: str | None = Field(None, description="resnet18: initial backbone weights (state_dict path or s3:// URI)")
     weights_sha256: str | None = Field(None, description="expected sha256 of the weights file")
     epochs: int = Field(20, ge=1, le=1000, description="most epochs")
     patience: int = Field(5, ge=1, description="early stopping: epochs without validation improvement")
     batch_size: int = Field(64, ge=2, le=4096, description="images per step")
     optimizer: Literal["adamw", "adam"] = Field("adamw", description="optimizer")
-    lr: float = Field(1e-3, gt=0, le=1.0, description="peak learning rate (cosine schedule)")
+    lr: float = Field(2e-3, gt=0, le=1.0, description="peak learning rate (one-cycle schedule over all steps)")
     weight_decay: float = Field(1e-4, ge=0, description="weight decay")
-    augment: bool = Field(True, description="flip, random resized crop and random erasing")
-    balance: bool = Field(True, description="class-balanced sampling of training batches")
+    augment: Literal["none", "flip", "full"] = Field(
+        "flip", description="training augmentation: none, flip, or full (flip, random resized crop, erasing)")
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="cross-entropy label smoothing")
+    batching: Literal["identity", "balanced", "random"] = Field(
+        "identity", description="batches of whole identities (all their expressions together), class-balanced "
+                                "sampling, or plain shuffling")
     val_fraction: float = Field(0.15, ge=0.0, lt=0.5, description="identities held out for validation")
     test_fraction: float = Field(0.17, ge=0.0, lt=0.5, description="identities held out for testing (17% as the paper)")
     seed: int = Field(0, description="seed for splits, initialisation and sampling")
     device: str = Field("cpu", description="torch device; AMP is used on CUDA")
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _augment_flag(cls, value):
+        return {True: "full", False: "none"}.get(value, value) if isinstance(value, bool) else value
 
     @model_validator(mode="after")
     def _check(self) -> "TrainParams":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from components.evaluate.metrics import roc_auc, summary
 from models.checkpoints import CheckpointError, load_torch_weights
 from models.fer import DEFAULT_SPECS, build_model
 
-from .data import FaceDataset, balanced_sampler, load_arrays, mix
+from .data import FaceDataset, IdentityBatches, balanced_sampler, load_arrays, mix
 from .datasets import Sample, group_split, load_dataset
 from .params import TrainParams
 
@@ -96,6 +97,37 @@ def select_samples(params: TrainParams, in_dir: Path) -> tuple[list[Sample], lis
     return train, syn_val + real_val, syn_test + real_test, problems
 
 
+def make_loader(arrays: np.ndarray, targets: np.ndarray, groups: list[str], spec: PreprocessSpec,
+                params: TrainParams) -> DataLoader:
+    dataset = FaceDataset(arrays, targets, spec, params.augment)
+    if params.batching == "identity":
+        return DataLoader(dataset, batch_sampler=IdentityBatches(groups, params.batch_size, params.seed))
+    balanced = params.batching == "balanced" and params.task == "emotion"
+    sampler = balanced_sampler(targets, params.seed) if balanced else None
+    return DataLoader(dataset, batch_size=params.batch_size, sampler=sampler, shuffle=sampler is None,
+                      drop_last=len(arrays) > params.batch_size, generator=torch.Generator().manual_seed(params.seed))
+
+
+def fit_check(model, arrays: np.ndarray, targets: np.ndarray, device, params: TrainParams) -> dict:
+    """Does the trained model beat the class prior on its own training data? Said in stage.json and the log.
+
+    A network that outputs the prior scores ln(classes) in cross-entropy whatever the images are;
+    a training loss near it means nothing was learned (the failure benchmarks/fer_utility.py diagnoses)."""
+    if params.task != "emotion" or not len(arrays):
+        return {}
+    logits = torch.from_numpy(predict(model, arrays, device))
+    labels = torch.from_numpy(targets)
+    loss = float(F.cross_entropy(logits, labels))
+    chance = math.log(len(params.classes))
+    learned = loss < 0.9 * chance
+    if not learned:
+        log.warning("train: the model did not learn its own training data (cross-entropy %.3f, a uniform guess "
+                    "scores ln(%d) = %.3f): its predictions carry no expression information", loss,
+                    len(params.classes), chance)
+    return {"train_loss": round(loss, 4), "chance_loss": round(chance, 4),
+            "train_accuracy": round(float((logits.argmax(1) == labels).float().mean()), 4), "learned": learned}
+
+
 def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     in_dir, out = Path(in_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -122,9 +154,11 @@ def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     outputs = len(params.classes) if params.task == "emotion" else len(params.au_units)
     weights = storage.fetch_to_local(params.weights, out / ".cache") if params.weights else None
     model = build_model(params.model, outputs, spec, weights, params.weights_sha256).to(device)
+    loader = make_loader(train_x, train_y, [s.group for s in train_s], spec, params)
     opt_cls = torch.optim.AdamW if params.optimizer == "adamw" else torch.optim.Adam
     optimizer = opt_cls(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=params.epochs)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=params.lr, pct_start=0.15,
+                                                    total_steps=params.epochs * len(loader))
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     meta = {"model": params.model, "task": params.task, "classes": params.classes, "au_units": params.au_units,
@@ -142,14 +176,11 @@ def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
         log.info("resuming training after epoch %d (best validation %.4f)", start_epoch, best)
     if params.task == "emotion":
         pos_weight = None
-        sampler = balanced_sampler(train_y, params.seed + start_epoch) if params.balance else None
     else:  # class re-weighting for rare AUs
         positives = train_y.sum(0)
         pos_weight = torch.as_tensor((len(train_y) - positives) / np.maximum(positives, 1), device=device)
-        sampler = None
-    loader = DataLoader(FaceDataset(train_x, train_y, spec, params.augment), batch_size=params.batch_size,
-                        sampler=sampler, shuffle=sampler is None, drop_last=len(train_x) > params.batch_size,
-                        generator=torch.Generator().manual_seed(params.seed + start_epoch))
+    if isinstance(loader.batch_sampler, IdentityBatches):
+        loader.batch_sampler.epoch = start_epoch  # a resumed run draws the batches it would have drawn
     history = open(out / "history.jsonl", "a", encoding="utf-8")
     last_epoch = start_epoch
     for epoch in progress(range(start_epoch + 1, params.epochs + 1), desc=STAGE, unit="epoch"):
@@ -163,15 +194,15 @@ def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
             x, y = x.to(device), y.to(device)
             with torch.autocast(device.type, enabled=use_amp):
                 logits = model(x)
-                loss = F.cross_entropy(logits, y) if params.task == "emotion" else \
-                    F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
+                loss = F.cross_entropy(logits, y, label_smoothing=params.label_smoothing) \
+                    if params.task == "emotion" else F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            scheduler.step()
             losses.append(loss.item())
             seen += len(x)
-        scheduler.step()
         train_seconds = time.perf_counter() - t0
         telemetry.observe_seconds(seen, train_seconds / max(seen, 1))
         val = validation_score(predict(model, val_x, device), val_y, params)
@@ -192,8 +223,9 @@ def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
              "val_samples": len(val_s), "test_samples": len(test_s),
              "train_per_class": {c: int(sum(s.label == c for s in train_s)) for c in params.classes}}
     atomic_write_bytes(out / "split.json", json.dumps(split, indent=2).encode())
+    fit = fit_check(model, train_x, train_y, device, params)
     counts = {"epochs_run": last_epoch, "best_val_score": best, "train_samples": len(train_s),
-              "val_samples": len(val_s), "test_samples": len(test_s), "problems": len(problems)}
+              "val_samples": len(val_s), "test_samples": len(test_s), "problems": len(problems), **fit}
     telemetry.timings["total"] = time.perf_counter() - started
     write_stage_info(out, STAGE, params.model_dump(), counts, telemetry.timings,
                      extra={"problems": problems[:1000], "preprocess": json.loads(spec.to_json())})
