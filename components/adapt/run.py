@@ -91,7 +91,8 @@ def run(params: AdaptParams, in_dir: str | Path, out_dir: str | Path) -> dict:
                 journal.record_rejected(row["id"], "adapt_failed", detail)
                 continue
             out_row = {**row, "path": f"{IMAGES_DIR}/{row['id']}.png",
-                       "reference_path": f"{REFERENCES_DIR}/{row['parent_id']}.png"}
+                       "reference_path": f"{REFERENCES_DIR}/{row['parent_id']}.png",
+                       "align_geometry": {"size": params.output_size, "padding": params.output_padding}}
             if not params.keep_frames:
                 out_row.pop("frame_path")
             else:

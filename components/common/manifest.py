@@ -60,6 +60,8 @@ SCHEMA: tuple[Column, ...] = (
     Column("landmarks68", list, "expression", "68 landmarks of the unedited crop (crop pixels)"),
     Column("edited_landmarks68", list, "expression", "where the editor moved them"),
     Column("reference_path", str, "adapt", "the unedited face at the final geometry (for FR metrics)"),
+    Column("align_geometry", dict, "adapt",
+           "alignment template of the final image {\"size\": 100, \"padding\": 0.0}: what clients reproduce"),
     Column("q_face", float, "select", "MTCNN confidence of the one face"),
     Column("q_brisque", float, "select", "BRISQUE (lower is better)"),
     Column("q_niqe", float, "select", "NIQE against the run's pristine model (lower is better)"),

@@ -26,7 +26,7 @@ from components.common.imageio import atomic_write_bytes  # noqa: E402
 from components.common.manifest import write_stage_info  # noqa: E402
 from components.common.telemetry import StageTelemetry  # noqa: E402
 from components.train.data import load_arrays  # noqa: E402
-from components.train.datasets import Sample, load_dataset  # noqa: E402
+from components.train.datasets import DEFAULT_ALIGNMENT, Sample, load_dataset  # noqa: E402
 from components.train.params import TrainParams  # noqa: E402
 from components.train.run import predict, targets_for  # noqa: E402
 from models.checkpoints import CheckpointError, load_torch_weights  # noqa: E402
@@ -70,6 +70,28 @@ def confusion_png(matrix: np.ndarray, classes: list[str], title: str, path: Path
     plt.close(fig)
 
 
+def align_photos(samples: list[Sample], alignment: dict, device: str) -> tuple[list[Sample], list[str]]:
+    """Full photos -> crops aligned as the model's training faces, by the function the serving client uses."""
+    from components.common.faces import FaceDetector, align_most_confident
+    from components.common.imageio import ImageError
+
+    if all(s.aligned for s in samples):
+        return samples, []
+    detector = FaceDetector(device=device)
+    out, problems = [], []
+    for sample in samples:
+        if sample.aligned:
+            out.append(sample)
+            continue
+        try:
+            aligned, _, _ = align_most_confident(detector, sample.image(), alignment["size"], alignment["padding"])
+        except (ImageError, OSError, ValueError) as exc:
+            problems.append(f"{sample.path}: {exc}")
+            continue
+        out.append(Sample(sample.label, sample.group, sample.dataset, sample.path, pixels=aligned.crop))
+    return out, problems
+
+
 def evaluate_set(model, state, spec, samples: list[Sample], params: EvaluateParams,
                  telemetry: StageTelemetry | None = None) -> dict:
     telemetry = telemetry or StageTelemetry(STAGE)
@@ -77,7 +99,12 @@ def evaluate_set(model, state, spec, samples: list[Sample], params: EvaluatePara
     if state["task"] == "emotion":
         samples = [s for s in samples if s.label in state["classes"]]
     telemetry.seen(len(samples))
+    alignment = json.loads(state["alignment"]) if state.get("alignment") else DEFAULT_ALIGNMENT
+    samples, no_face = align_photos(samples, alignment, params.device)
+    for detail in no_face:
+        telemetry.rejected("no_face", detail)
     arrays, kept, problems = load_arrays(samples, spec)
+    problems = no_face + problems
     for detail in problems:
         telemetry.rejected("unreadable", detail)
     samples = [samples[i] for i in kept]

@@ -27,16 +27,23 @@ STAGE = "export"
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
 
-def serving_parameters(params: ExportParams, spec, labels: list[str], task: str) -> dict[str, str]:
+def model_alignment(params: ExportParams, state: dict) -> dict:
+    """The alignment the model was trained on: from model.pt (train reads it from the data), else params."""
+    if state.get("alignment"):
+        return json.loads(state["alignment"])
+    return {"size": params.align_size, "padding": params.align_padding}
+
+
+def serving_parameters(params: ExportParams, spec, labels: list[str], task: str, alignment: dict) -> dict[str, str]:
     """What a client needs to prepare inputs and read outputs, carried in the Triton model config
     (GET /v2/models/<name>/config returns it), so remote clients need nothing but the endpoint."""
     return {"fersynth.task": task, "fersynth.preprocess": spec.to_json(), "fersynth.labels": json.dumps(labels),
-            "fersynth.alignment": json.dumps({"size": params.align_size, "padding": params.align_padding})}
+            "fersynth.alignment": json.dumps(alignment)}
 
 
-def triton_config(params: ExportParams, spec, labels: list[str], task: str) -> str:
+def triton_config(params: ExportParams, spec, labels: list[str], task: str, alignment: dict) -> str:
     entries = "".join(f"parameters {{ key: {json.dumps(k)} value {{ string_value: {json.dumps(v)} }} }}\n"
-                      for k, v in serving_parameters(params, spec, labels, task).items())
+                      for k, v in serving_parameters(params, spec, labels, task, alignment).items())
     group = (f"instance_group [{{ count: {params.gpu_instances} kind: KIND_GPU }}]" if params.gpu_instances
              else "instance_group [{ count: 1 kind: KIND_CPU }]")
     return f"""name: "{params.name}"
@@ -104,7 +111,8 @@ def run(params: ExportParams, in_dir: str | Path, out_dir: str | Path, dataset_d
     model = model.cpu().eval()
     outputs = len(state["classes"]) if state["task"] == "emotion" else len(state["au_units"])
     labels = state["classes"] if state["task"] == "emotion" else [f"AU{a}" for a in state["au_units"]]
-    metadata = {**serving_parameters(params, spec, labels, state["task"]), "fersynth.model": state["model"],
+    alignment = model_alignment(params, state)
+    metadata = {**serving_parameters(params, spec, labels, state["task"], alignment), "fersynth.model": state["model"],
                 "fersynth.best_epoch": str(state.get("epoch")),
                 "fersynth.input": "aligned face crop, RGB uint8 -> components.common.fer_preprocess.preprocess"}
     onnx_path = out / params.name / str(params.version) / "model.onnx"
@@ -124,7 +132,7 @@ def run(params: ExportParams, in_dir: str | Path, out_dir: str | Path, dataset_d
     if diff >= params.parity_tolerance:
         raise RuntimeError(f"ONNX parity check failed: max |torch - onnxruntime| = {diff:.2e} "
                            f">= {params.parity_tolerance:.0e}")
-    atomic_write_bytes(out / params.name / "config.pbtxt", triton_config(params, spec, labels, state["task"]).encode())
+    atomic_write_bytes(out / params.name / "config.pbtxt", triton_config(params, spec, labels, state["task"], alignment).encode())
     atomic_write_bytes(out / params.name / "labels.txt", ("\n".join(labels) + "\n").encode())
     if params.repository:
         storage.upload_dir(out, params.repository)

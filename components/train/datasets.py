@@ -48,12 +48,13 @@ class Sample:
     group: str  # subject / seed: never split across train and test
     dataset: str
     path: Path | None = None
-    pixels: np.ndarray | None = field(default=None, compare=False)  # FER2013 rows carry pixels
+    pixels: np.ndarray | None = field(default=None, compare=False)  # FER2013 rows and aligned crops
     aus: dict | None = field(default=None, compare=False)
+    aligned: bool = True  # False: a full photo; the face must be found and aligned as the model's crops
 
     def image(self) -> np.ndarray:
         if self.pixels is not None:
-            return np.repeat(self.pixels[..., None], 3, axis=2)
+            return np.repeat(self.pixels[..., None], 3, axis=2) if self.pixels.ndim == 2 else self.pixels
         return read_image(self.path)
 
 
@@ -165,6 +166,17 @@ def read_affectnet(path: Path) -> Loaded:
     return Loaded(samples, problems)
 
 
+DEFAULT_ALIGNMENT = {"size": 100, "padding": 0.0}  # adapt's defaults, for datasets from before align_geometry
+
+
+def dataset_alignment(root: Path) -> dict:
+    """The alignment template of a fersynth dataset's images (written by adapt into every row)."""
+    for row in read_manifest(root):
+        if row.get("align_geometry"):
+            return {"size": int(row["align_geometry"]["size"]), "padding": float(row["align_geometry"]["padding"])}
+    return dict(DEFAULT_ALIGNMENT)
+
+
 def read_fersynth(root: Path) -> Loaded:
     if not (root / MANIFEST_NAME).is_file():
         raise DatasetError(f"{root}: no {MANIFEST_NAME}; not a fersynth dataset")
@@ -221,17 +233,17 @@ def read_emopy(root: Path) -> Loaded:
             problems.append(f"{path}: sequence {sequence} is filed under {label} here and under "
                             f"{series_label[sequence]} in {series_dir.name}; left out")
         else:
-            samples.append(Sample(label, f"ck+:{sequence.split('_')[0]}", "emopy", path))
+            samples.append(Sample(label, f"ck+:{sequence.split('_')[0]}", "emopy", path, aligned=False))
     neutral_subjects: set[str] = set()
     for path in sorted(series_dir.glob("*/*/*_00000001.png")):
         subject = path.stem.split("_")[0]
         if subject not in neutral_subjects:
             neutral_subjects.add(subject)
-            samples.append(Sample("neutral", f"ck+:{subject}", "emopy", path))
+            samples.append(Sample("neutral", f"ck+:{subject}", "emopy", path, aligned=False))
     for path in sorted(root.glob("sample_*_image*.png")):
         label = emotion_name(path.stem.split("_")[1])
         if label is not None:
-            samples.append(Sample(label, f"emopy:{path.stem}", "emopy", path))
+            samples.append(Sample(label, f"emopy:{path.stem}", "emopy", path, aligned=False))
     return Loaded(samples, problems)
 
 

@@ -30,7 +30,7 @@ from models.checkpoints import CheckpointError, load_torch_weights
 from models.fer import DEFAULT_SPECS, build_model
 
 from .data import FaceDataset, IdentityBatches, balanced_sampler, load_arrays, mix
-from .datasets import Sample, group_split, load_dataset
+from .datasets import Sample, dataset_alignment, group_split, load_dataset
 from .params import TrainParams
 
 STAGE = "train"
@@ -162,7 +162,8 @@ def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     meta = {"model": params.model, "task": params.task, "classes": params.classes, "au_units": params.au_units,
-            "preprocess": spec.to_json(), "params": json.dumps(params.model_dump())}
+            "preprocess": spec.to_json(), "params": json.dumps(params.model_dump()),
+            "alignment": json.dumps(dataset_alignment(in_dir))}  # clients align new faces the same way
     start_epoch, best, stale = 0, -1.0, 0
     if (out / "last.pt").exists():
         state = load_torch_weights(out / "last.pt")

@@ -1,0 +1,136 @@
+"""What makes a classifier learn from fersynth data: one factor changed at a time against the default.
+
+    .venv/bin/python benchmarks/fer_utility.py --data runs/demo/privacy [--thesis-selected DIR] [--real emopy:]
+        [--factors default simple_cnn ...] [--json out.json]
+
+Each row trains the train stage's own code (`components.train.run.run`) on --data with one parameter
+changed, then scores the model, as the evaluate stage does, on the synthetic identities held out of
+training (macro-F1, accuracy) and on each --real set (accuracy, recall per class). The real sets are
+reported, never used to choose anything. `--thesis-selected` (the same run with select's top_k 180 of
+every 512, as the thesis keeps) adds the row "thesis_selection"; the identity-count row keeps half of the
+identities. Every row also records the final training loss against ln(classes), the
+images/s of the training loop, and the seconds it took.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from components.common.manifest import read_manifest, write_manifest  # noqa: E402
+from components.evaluate.params import EvaluateParams  # noqa: E402
+from components.evaluate.run import evaluate_set, load_trained  # noqa: E402
+from components.train.datasets import load_dataset  # noqa: E402
+from components.train.params import TrainParams  # noqa: E402
+from components.train.run import run as train  # noqa: E402
+
+# name -> (parameter changes, what the row tests)
+FACTORS: dict[str, tuple[dict, str]] = {
+    "default": ({}, "compact_cnn, identity batches, flip, one-cycle lr 2e-3, 30 epochs"),
+    "simple_cnn": ({"model": "simple_cnn"}, "the Grenoble paper's table 1 (+ batch norm), same recipe"),
+    "old_recipe": ({"model": "simple_cnn", "batching": "balanced", "augment": "full", "lr": 1e-3},
+                   "before this change: simple_cnn, class-balanced batches, full augmentation, lr 1e-3"),
+    "balanced_batches": ({"batching": "balanced"}, "class-balanced random batches instead of identity batches"),
+    "random_batches": ({"batching": "random"}, "shuffled batches"),
+    "full_augment": ({"augment": "full"}, "flip + random resized crop + random erasing"),
+    "no_augment": ({"augment": "none"}, "no augmentation"),
+    "label_smoothing": ({"label_smoothing": 0.1}, "label smoothing 0.1"),
+    "input_96": ({"image_size": 96}, "96 px input instead of 64"),
+    "epochs_15": ({"epochs": 15, "patience": 15}, "half the epochs"),
+    "lr_5e-4": ({"lr": 5e-4}, "peak lr 5e-4"),
+    "half_identities": ({}, "half of the identities (the data, not a parameter)"),
+    "thesis_selection": ({}, "select keeps the best 180 of every 512 (needs --thesis-selected)"),
+}
+BASE = dict(model="compact_cnn", batching="identity", augment="flip", epochs=30, patience=30, batch_size=32, seed=0)
+
+
+def half_of_identities(src: Path, dst: Path) -> Path:
+    rows = read_manifest(src)
+    seeds = sorted({r["seed"] for r in rows})
+    keep = set(seeds[::2])
+    write_manifest(dst, [{**r, "path": str((src / r["path"]).resolve())} for r in rows if r["seed"] in keep])
+    return dst
+
+
+def score(model_dir: Path, samples, name: str) -> dict:
+    model, state, spec = load_trained(model_dir)
+    result = evaluate_set(model, state, spec, samples, EvaluateParams())
+    recall = {c: round(v["recall"], 3) for c, v in result.get("per_class", {}).items() if v.get("support")}
+    return {"accuracy": round(result["accuracy"], 3), "macro_f1": round(result["macro_f1"], 3), "n": result["n"],
+            "recall": recall, "set": name}
+
+
+def held_out(data: Path, model_dir: Path):
+    split = json.loads((model_dir / "split.json").read_text())
+    test = set(split["test_groups"])
+    return [s for s in load_dataset(f"fersynth:{data}").samples if s.group in test]
+
+
+def run_factor(name: str, data: Path, thesis_selected: Path | None, real: list[str], work: Path) -> dict:
+    changes, what = FACTORS[name]
+    if name == "thesis_selection":
+        if thesis_selected is None:
+            return {"factor": name, "what": what, "skipped": "no --thesis-selected dataset"}
+        data = thesis_selected
+    if name == "half_identities":
+        data = half_of_identities(data, work / "half")
+    params = TrainParams(**{**BASE, **changes})
+    started = time.perf_counter()
+    counts = train(params, data, work / "model")
+    seconds = time.perf_counter() - started
+    history = [json.loads(line) for line in (work / "model" / "history.jsonl").read_text().splitlines()]
+    row = {"factor": name, "what": what, "train_images": counts["train_samples"], "seconds": round(seconds, 1),
+           "images_per_s": round(sum(h["images_per_s"] for h in history) / len(history), 1),
+           "train_loss": counts.get("train_loss"), "chance_loss": round(math.log(len(params.classes)), 3),
+           "learned": counts.get("learned"),
+           "held_out": score(work / "model", held_out(data, work / "model"), "synthetic held-out")}
+    row["real"] = [score(work / "model", load_dataset(spec).samples, spec) for spec in real]
+    return row
+
+
+def markdown(rows: list[dict]) -> str:
+    real_names = [r["set"] for r in rows[0].get("real", [])] if rows else []
+    head = ["factor", "train images", "final train loss (ln 7 = 1.946)", "held-out macro-F1", "held-out acc"]
+    head += [f"{n} acc (happy/surprise/neutral recall)" for n in real_names] + ["train img/s", "s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"| {r['factor']} | skipped: {r['skipped']} |")
+            continue
+        cells = [r["factor"], str(r["train_images"]), f"{r['train_loss']:.3f}", f"{r['held_out']['macro_f1']:.3f}",
+                 f"{r['held_out']['accuracy']:.3f}"]
+        for real in r["real"]:
+            rec = real["recall"]
+            cells.append(f"{real['accuracy']:.3f} ({rec.get('happy', 0):.2f}/{rec.get('surprise', 0):.2f}/"
+                         f"{rec.get('neutral', 0):.2f})")
+        cells += [f"{r['images_per_s']:.0f}", f"{r['seconds']:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, type=Path, help="labelled fersynth dataset (e.g. a run's privacy/)")
+    ap.add_argument("--thesis-selected", type=Path, help="the same run selected as the thesis (top 180 of 512)")
+    ap.add_argument("--real", nargs="*", default=["emopy:"], help="real test sets, FORMAT:PATH (reported only)")
+    ap.add_argument("--factors", nargs="*", default=list(FACTORS), choices=list(FACTORS))
+    ap.add_argument("--json", type=Path, help="also write the rows here")
+    args = ap.parse_args()
+    rows = []
+    for name in args.factors:
+        with tempfile.TemporaryDirectory() as work:
+            rows.append(run_factor(name, args.data, args.thesis_selected, args.real, Path(work)))
+        print(json.dumps(rows[-1]), flush=True)
+    print(markdown(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
