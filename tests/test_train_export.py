@@ -144,3 +144,34 @@ def test_fit_check_says_when_nothing_was_learned(trained, caplog):
     check = fit_check(prior, arrays, np.arange(30) % 3, "cpu", TrainParams(**FAST))
     assert not check["learned"] and check["train_loss"] == pytest.approx(np.log(3), abs=1e-3)
     assert "did not learn its own training data" in caplog.text
+
+
+def test_alignment_travels_from_the_data_to_the_served_config(tmp_path):
+    """adapt's geometry in the manifest -> model.pt -> ONNX metadata and Triton config; ExportParams not needed."""
+    from components.common.manifest import read_manifest
+
+    from .toy_fer import write_toy_dataset
+
+    data = write_toy_dataset(tmp_path / "data")
+    rows = read_manifest(data)
+    write_manifest(data, [{**r, "align_geometry": {"size": 64, "padding": 0.1}} for r in rows])
+    train(TrainParams(**dict(FAST, epochs=1)), data, tmp_path / "m")
+    export(ExportParams(name="fer"), tmp_path / "m", tmp_path / "e", dataset_dir=data)
+    config = (tmp_path / "e" / "fer" / "config.pbtxt").read_text()
+    assert '{\\"size\\": 64, \\"padding\\": 0.1}' in config
+
+
+def test_full_photos_are_aligned_like_the_training_crops(astronaut, tmp_path):
+    from components.common.faces import FaceDetector, align_most_confident
+    from components.evaluate.run import align_photos
+    from components.train.datasets import Sample
+
+    write_image(tmp_path / "astronaut.png", astronaut)
+    write_image(tmp_path / "blank.png", np.full((200, 200, 3), 90, np.uint8))
+    photos = [Sample("happy", "a", "t", tmp_path / "astronaut.png", aligned=False),
+              Sample("neutral", "b", "t", tmp_path / "blank.png", aligned=False)]
+    aligned, problems = align_photos(photos, {"size": 72, "padding": 0.05}, "cpu")
+    assert len(aligned) == 1 and aligned[0].image().shape == (72, 72, 3) and aligned[0].label == "happy"
+    expected, _, _ = align_most_confident(FaceDetector(), astronaut, 72, 0.05)  # what the serving client does
+    assert np.array_equal(aligned[0].image(), expected.crop)
+    assert len(problems) == 1 and "blank.png: no face found" in problems[0]

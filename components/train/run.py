@@ -108,6 +108,28 @@ def make_loader(arrays: np.ndarray, targets: np.ndarray, groups: list[str], spec
                       drop_last=len(arrays) > params.batch_size, generator=torch.Generator().manual_seed(params.seed))
 
 
+def train_one_epoch(model, loader, optimizer, scheduler, scaler, device, params: TrainParams,
+                    pos_weight=None) -> tuple[float, int, float]:
+    """One pass over the loader, the schedule stepped per batch: (mean loss, images, seconds)."""
+    model.train()
+    use_amp = device.type == "cuda"
+    t0, total, seen = time.perf_counter(), torch.zeros((), device=device), 0
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with torch.autocast(device.type, enabled=use_amp):
+            logits = model(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=params.label_smoothing) \
+                if params.task == "emotion" else F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        total += loss.detach() * len(x)  # no .item() per step: it would wait for the device
+        seen += len(x)
+    return float(total) / max(seen, 1), seen, time.perf_counter() - t0
+
+
 def fit_check(model, arrays: np.ndarray, targets: np.ndarray, device, params: TrainParams) -> dict:
     """Does the trained model beat the class prior on its own training data? Said in stage.json and the log.
 
@@ -189,27 +211,13 @@ def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
             log.info("early stop: no validation improvement for %d epochs", stale)
             break
         last_epoch = epoch
-        model.train()
-        t0, losses, seen = time.perf_counter(), [], 0
-        for x, y in loader:
-            x, y = x.to(device), y.to(device)
-            with torch.autocast(device.type, enabled=use_amp):
-                logits = model(x)
-                loss = F.cross_entropy(logits, y, label_smoothing=params.label_smoothing) \
-                    if params.task == "emotion" else F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            losses.append(loss.item())
-            seen += len(x)
-        train_seconds = time.perf_counter() - t0
+        mean_loss, seen, train_seconds = train_one_epoch(model, loader, optimizer, scheduler, scaler, device, params,
+                                                         pos_weight)
         telemetry.observe_seconds(seen, train_seconds / max(seen, 1))
         val = validation_score(predict(model, val_x, device), val_y, params)
         improved = val["score"] > best
         best, stale = (val["score"], 0) if improved else (best, stale + 1)
-        record = {"epoch": epoch, "loss": float(np.mean(losses)), "images_per_s": seen / train_seconds,
+        record = {"epoch": epoch, "loss": mean_loss, "images_per_s": seen / train_seconds,
                   "lr": scheduler.get_last_lr()[0], **{f"val_{k}": v for k, v in val.items()}}
         history.write(json.dumps(record) + "\n")
         history.flush()
