@@ -175,3 +175,9 @@ def test_full_photos_are_aligned_like_the_training_crops(astronaut, tmp_path):
     expected, _, _ = align_most_confident(FaceDetector(), astronaut, 72, 0.05)  # what the serving client does
     assert np.array_equal(aligned[0].image(), expected.crop)
     assert len(problems) == 1 and "blank.png: no face found" in problems[0]
+
+
+def test_models_trained_before_batching_still_load_their_params():
+    assert TrainParams.model_validate({"balance": True, "augment": True}).batching == "balanced"
+    assert TrainParams.model_validate({"balance": False}).batching == "random"
+    assert TrainParams.model_validate({"balance": True, "augment": True}).augment == "full"

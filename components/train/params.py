@@ -41,6 +41,16 @@ class TrainParams(StageParams):
     seed: int = Field(0, description="seed for splits, initialisation and sampling")
     device: str = Field("cpu", description="torch device; AMP is used on CUDA")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_balance(cls, data):
+        # model.pt files from before `batching` carry `balance: bool`; they must still evaluate and export.
+        if isinstance(data, dict) and "balance" in data:
+            data = dict(data)
+            balance = data.pop("balance")
+            data.setdefault("batching", "balanced" if balance else "random")
+        return data
+
     @field_validator("augment", mode="before")
     @classmethod
     def _augment_flag(cls, value):
