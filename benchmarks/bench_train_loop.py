@@ -70,10 +70,11 @@ def main() -> None:
     ap.add_argument("--model", default="compact_cnn")
     ap.add_argument("--images", type=int, default=1400)
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=32, help="32 as the demo run")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     device = torch.device(args.device)
-    params = TrainParams(model=args.model, device=args.device)
+    params = TrainParams(model=args.model, device=args.device, batch_size=args.batch_size)
     rng = np.random.RandomState(0)
     x = rng.rand(args.images, 1, 64, 64).astype(np.float32) * 2 - 1
     y = (np.arange(args.images) % 7).astype(np.int64)

@@ -1,14 +1,15 @@
 """What makes a classifier learn from fersynth data: one factor changed at a time against the default.
 
     .venv/bin/python benchmarks/fer_utility.py --data runs/demo/privacy [--thesis-selected DIR] [--real emopy:]
-        [--factors default simple_cnn ...] [--json out.json]
+        [--factors default simple_cnn ...] [--seeds 0 1 2] [--json out.json]
 
 Each row trains the train stage's own code (`components.train.run.run`) on --data with one parameter
 changed, then scores the model, as the evaluate stage does, on the synthetic identities held out of
 training (macro-F1, accuracy) and on each --real set (accuracy, recall per class). The real sets are
 reported, never used to choose anything. `--thesis-selected` (the same run with select's top_k 180 of
 every 512, as the thesis keeps) adds the row "thesis_selection"; the identity-count row keeps half of the
-identities. Every row also records the final training loss against ln(classes), the
+identities. With several --seeds (each seed also draws another identity split) a second table shows
+the mean and spread of the held-out macro-F1. Every row also records the final training loss against ln(classes), the
 images/s of the training loop, and the seconds it took.
 """
 from __future__ import annotations
@@ -32,12 +33,12 @@ from components.train.run import run as train  # noqa: E402
 
 # name -> (parameter changes, what the row tests)
 FACTORS: dict[str, tuple[dict, str]] = {
-    "default": ({}, "compact_cnn, identity batches, flip, one-cycle lr 2e-3, 30 epochs"),
+    "default": ({}, "compact_cnn, shuffled batches, flip, one-cycle lr 2e-3, 30 epochs"),
     "simple_cnn": ({"model": "simple_cnn"}, "the Grenoble paper's table 1 (+ batch norm), same recipe"),
     "old_recipe": ({"model": "simple_cnn", "batching": "balanced", "augment": "full", "lr": 1e-3},
                    "before this change: simple_cnn, class-balanced batches, full augmentation, lr 1e-3"),
-    "balanced_batches": ({"batching": "balanced"}, "class-balanced random batches instead of identity batches"),
-    "random_batches": ({"batching": "random"}, "shuffled batches"),
+    "identity_batches": ({"batching": "identity"}, "batches of whole identities instead of shuffled ones"),
+    "balanced_batches": ({"batching": "balanced"}, "class-balanced sampling instead of shuffled batches"),
     "full_augment": ({"augment": "full"}, "flip + random resized crop + random erasing"),
     "no_augment": ({"augment": "none"}, "no augmentation"),
     "label_smoothing": ({"label_smoothing": 0.1}, "label smoothing 0.1"),
@@ -47,7 +48,7 @@ FACTORS: dict[str, tuple[dict, str]] = {
     "half_identities": ({}, "half of the identities (the data, not a parameter)"),
     "thesis_selection": ({}, "select keeps the best 180 of every 512 (needs --thesis-selected)"),
 }
-BASE = dict(model="compact_cnn", batching="identity", augment="flip", epochs=30, patience=30, batch_size=32, seed=0)
+BASE = dict(model="compact_cnn", batching="random", augment="flip", epochs=30, patience=30, batch_size=32, seed=0)
 
 
 def half_of_identities(src: Path, dst: Path) -> Path:
@@ -72,7 +73,7 @@ def held_out(data: Path, model_dir: Path):
     return [s for s in load_dataset(f"fersynth:{data}").samples if s.group in test]
 
 
-def run_factor(name: str, data: Path, thesis_selected: Path | None, real: list[str], work: Path) -> dict:
+def run_factor(name: str, data: Path, thesis_selected: Path | None, real: list[str], work: Path, seed: int = 0) -> dict:
     changes, what = FACTORS[name]
     if name == "thesis_selection":
         if thesis_selected is None:
@@ -80,12 +81,12 @@ def run_factor(name: str, data: Path, thesis_selected: Path | None, real: list[s
         data = thesis_selected
     if name == "half_identities":
         data = half_of_identities(data, work / "half")
-    params = TrainParams(**{**BASE, **changes})
+    params = TrainParams(**{**BASE, **changes, "seed": seed})
     started = time.perf_counter()
     counts = train(params, data, work / "model")
     seconds = time.perf_counter() - started
     history = [json.loads(line) for line in (work / "model" / "history.jsonl").read_text().splitlines()]
-    row = {"factor": name, "what": what, "train_images": counts["train_samples"], "seconds": round(seconds, 1),
+    row = {"factor": name, "what": what, "seed": seed, "train_images": counts["train_samples"], "seconds": round(seconds, 1),
            "images_per_s": round(sum(h["images_per_s"] for h in history) / len(history), 1),
            "train_loss": counts.get("train_loss"), "chance_loss": round(math.log(len(params.classes)), 3),
            "learned": counts.get("learned"),
@@ -114,20 +115,38 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def spread(rows: list[dict]) -> str:
+    """Held-out macro-F1 per factor over the seeds: mean, standard deviation, each value."""
+    by_factor: dict[str, list[float]] = {}
+    for r in rows:
+        if "held_out" in r:
+            by_factor.setdefault(r["factor"], []).append(r["held_out"]["macro_f1"])
+    lines = ["| factor | held-out macro-F1 mean | sd | per seed |", "| --- | --- | --- | --- |"]
+    for name, values in by_factor.items():
+        mean = sum(values) / len(values)
+        sd = (sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)) ** 0.5
+        lines.append(f"| {name} | {mean:.3f} | {sd:.3f} | {', '.join(f'{v:.3f}' for v in values)} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, type=Path, help="labelled fersynth dataset (e.g. a run's privacy/)")
     ap.add_argument("--thesis-selected", type=Path, help="the same run selected as the thesis (top 180 of 512)")
     ap.add_argument("--real", nargs="*", default=["emopy:"], help="real test sets, FORMAT:PATH (reported only)")
     ap.add_argument("--factors", nargs="*", default=list(FACTORS), choices=list(FACTORS))
+    ap.add_argument("--seeds", nargs="*", type=int, default=[0], help="training seeds (and identity splits)")
     ap.add_argument("--json", type=Path, help="also write the rows here")
     args = ap.parse_args()
     rows = []
     for name in args.factors:
-        with tempfile.TemporaryDirectory() as work:
-            rows.append(run_factor(name, args.data, args.thesis_selected, args.real, Path(work)))
-        print(json.dumps(rows[-1]), flush=True)
+        for seed in args.seeds:
+            with tempfile.TemporaryDirectory() as work:
+                rows.append(run_factor(name, args.data, args.thesis_selected, args.real, Path(work), seed))
+            print(json.dumps(rows[-1]), flush=True)
     print(markdown(rows))
+    if len(args.seeds) > 1:
+        print(spread(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

@@ -33,9 +33,9 @@ class TrainParams(StageParams):
     augment: Literal["none", "flip", "full"] = Field(
         "flip", description="training augmentation: none, flip, or full (flip, random resized crop, erasing)")
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="cross-entropy label smoothing")
-    batching: Literal["identity", "balanced", "random"] = Field(
-        "identity", description="batches of whole identities (all their expressions together), class-balanced "
-                                "sampling, or plain shuffling")
+    batching: Literal["random", "identity", "balanced"] = Field(
+        "random", description="shuffled batches, batches of whole identities (all their expressions together), "
+                              "or class-balanced sampling")
     val_fraction: float = Field(0.15, ge=0.0, lt=0.5, description="identities held out for validation")
     test_fraction: float = Field(0.17, ge=0.0, lt=0.5, description="identities held out for testing (17% as the paper)")
     seed: int = Field(0, description="seed for splits, initialisation and sampling")

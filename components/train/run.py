@@ -29,7 +29,7 @@ from components.evaluate.metrics import roc_auc, summary
 from models.checkpoints import CheckpointError, load_torch_weights
 from models.fer import DEFAULT_SPECS, build_model
 
-from .data import FaceDataset, IdentityBatches, balanced_sampler, load_arrays, mix
+from .data import FaceDataset, IdentityBatches, balanced_sampler, keep_batch, load_arrays, mix
 from .datasets import Sample, dataset_alignment, group_split, load_dataset
 from .params import TrainParams
 
@@ -101,11 +101,13 @@ def make_loader(arrays: np.ndarray, targets: np.ndarray, groups: list[str], spec
                 params: TrainParams) -> DataLoader:
     dataset = FaceDataset(arrays, targets, spec, params.augment)
     if params.batching == "identity":
-        return DataLoader(dataset, batch_sampler=IdentityBatches(groups, params.batch_size, params.seed))
+        return DataLoader(dataset, batch_sampler=IdentityBatches(groups, params.batch_size, params.seed),
+                          collate_fn=keep_batch)
     balanced = params.batching == "balanced" and params.task == "emotion"
     sampler = balanced_sampler(targets, params.seed) if balanced else None
     return DataLoader(dataset, batch_size=params.batch_size, sampler=sampler, shuffle=sampler is None,
-                      drop_last=len(arrays) > params.batch_size, generator=torch.Generator().manual_seed(params.seed))
+                      drop_last=len(arrays) > params.batch_size, collate_fn=keep_batch,
+                      generator=torch.Generator().manual_seed(params.seed))
 
 
 def train_one_epoch(model, loader, optimizer, scheduler, scaler, device, params: TrainParams,
