@@ -181,3 +181,14 @@ def test_models_trained_before_batching_still_load_their_params():
     assert TrainParams.model_validate({"balance": True, "augment": True}).batching == "balanced"
     assert TrainParams.model_validate({"balance": False}).batching == "random"
     assert TrainParams.model_validate({"balance": True, "augment": True}).augment == "full"
+
+
+def test_a_missing_test_set_is_reported_and_the_others_still_scored(toy_dataset, trained, tmp_path):
+    model_dir, _ = trained
+    missing = tmp_path / "nowhere"
+    evaluate(EvaluateParams(test_sets=[f"emopy:{missing}", f"fersynth:{toy_dataset}"]), toy_dataset, tmp_path / "e",
+             model_dir=model_dir)
+    result = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert "not EmoPy's examples/image_data" in result["sets"][f"emopy:{missing}"]["error"]
+    assert result["sets"][f"fersynth:{toy_dataset}"]["accuracy"] > 0.5
+    assert "skipped: " in (tmp_path / "e" / "report.html").read_text()

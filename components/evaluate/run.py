@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from components.common.imageio import atomic_write_bytes  # noqa: E402
 from components.common.manifest import write_stage_info  # noqa: E402
 from components.common.telemetry import StageTelemetry  # noqa: E402
 from components.train.data import load_arrays  # noqa: E402
-from components.train.datasets import DEFAULT_ALIGNMENT, Sample, load_dataset  # noqa: E402
+from components.train.datasets import DEFAULT_ALIGNMENT, DatasetError, Sample, load_dataset  # noqa: E402
 from components.train.params import TrainParams  # noqa: E402
 from components.train.run import predict, targets_for  # noqa: E402
 from models.checkpoints import CheckpointError, load_torch_weights  # noqa: E402
@@ -36,6 +37,7 @@ from .metrics import roc_auc, summary  # noqa: E402
 from .params import EvaluateParams  # noqa: E402
 
 STAGE = "evaluate"
+log = logging.getLogger("fersynth.evaluate")
 
 
 def load_trained(model_dir: Path, device: str = "cpu"):
@@ -141,12 +143,18 @@ def run(params: EvaluateParams, in_dir: str | Path, out_dir: str | Path, model_d
     held_out = set(split["test_groups"])
     synthetic = [s for s in load_dataset(f"fersynth:{in_dir}").samples if s.group in held_out]
     sets = {"synthetic held-out": synthetic}
+    unreadable = {}
     for spec_text in params.test_sets:
-        sets[spec_text] = load_dataset(spec_text).samples
+        try:
+            sets[spec_text] = load_dataset(spec_text).samples
+        except DatasetError as exc:  # one missing test set must not cost the others
+            log.warning("evaluate: test set %s skipped: %s", spec_text, exc)
+            telemetry.rejected("test_set_unreadable", str(exc))
+            sets[spec_text], unreadable[spec_text] = [], str(exc)
     results, figures = {}, {}
     for name, samples in sets.items():
         if not samples:
-            results[name] = {"error": "no samples"}
+            results[name] = {"error": unreadable.get(name, "no samples")}
             continue
         results[name] = evaluate_set(model, state, spec, samples, params, telemetry)
         if "confusion" in results[name]:
@@ -160,7 +168,8 @@ def run(params: EvaluateParams, in_dir: str | Path, out_dir: str | Path, model_d
     atomic_write_bytes(out / "metrics.json", json.dumps({"sets": results, "cross_dataset": cross,
                                                           "classes": state["classes"]}, indent=2).encode())
     rows = "".join(f"<tr><td>{html.escape(n)}</td><td>{r.get('n', '')}</td><td>{r.get(key, float('nan')):.3f}</td>"
-                   f"<td>{r.get('macro_f1', float('nan')):.3f}</td></tr>" if "error" not in r else ""
+                   f"<td>{r.get('macro_f1', float('nan')):.3f}</td></tr>" if "error" not in r else
+                   f"<tr><td>{html.escape(n)}</td><td colspan=\"3\">skipped: {html.escape(r['error'])}</td></tr>"
                    for n, r in results.items())
     per_class = ""
     for name, r in results.items():
