@@ -1,5 +1,6 @@
 import csv
 import shutil
+from collections import Counter
 
 import cv2
 import numpy as np
@@ -134,3 +135,28 @@ def test_annotate_propagates_seed_labels_and_reports_disagreement(adapted, tmp_p
     assert row["emotion"] == "happy" and row["au"][list(AnnotateParams().au_units).index(12)] == 1
     page = (tmp_path / "out" / "seed_review.html").read_text()
     assert "saveSeedList" in page and f'data-seed="{seed}"' in page and "data:image/jpeg;base64" in page
+
+
+def test_whole_identities_top_k_keeps_people_whole():
+    from components.select.selection import whole_identities_top_k
+
+    identities = [f"id{i // 7}" for i in range(35)] + ["id5"] * 3  # five people with 7 images, one with 3
+    scores = np.array([float(-(i // 7)) for i in range(35)] + [-0.5] * 3)  # id0 best, then id5, id1, ...
+    chosen = whole_identities_top_k(identities, scores, 20)
+    kept = {identities[i] for i in chosen}
+    assert kept == {"id0", "id5", "id1"} and len(chosen) == 17  # id2 (7 more) no longer fits in 20
+    assert all(sum(identities[i] == ident for i in chosen) == identities.count(ident) for ident in kept)
+
+
+def test_select_can_keep_whole_identities(adapted, tmp_path):
+    from components.common.manifest import identity_key
+
+    rows = read_manifest(adapted)
+    k = len(rows) // 2
+    select_run(SelectParams(batch_size=len(rows), top_k=k, keep="identities", fid=False), adapted, tmp_path)
+    with open(tmp_path / "selection.csv") as fh:
+        passed = {r["id"] for r in csv.DictReader(fh) if r["reason"] in ("", "not_in_top_k")}
+    eligible = Counter(identity_key(r) for r in rows if r["id"] in passed)
+    kept = Counter(identity_key(r) for r in read_manifest(tmp_path))
+    assert kept and all(kept[ident] == eligible[ident] for ident in kept)  # nobody kept in part
+    assert sum(kept.values()) <= k < sum(eligible.values())  # top_k left someone out, whole

@@ -1,6 +1,8 @@
 """Parameters of the select stage (the one source for CLI flags, YAML and KFP)."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from components.common.config import StageParams
@@ -16,6 +18,9 @@ class SelectParams(StageParams):
     max_colour_cast: float = Field(30.0, ge=0.0, description="phase 1: largest mean CIELAB a/b offset allowed")
     batch_size: int = Field(512, ge=1, description="phase 3: selection batch (the thesis used 512)")
     top_k: int | None = Field(180, ge=1, description="phase 3: images kept per batch (None: keep all that pass)")
+    keep: Literal["images", "identities"] = Field(
+        "images", description="phase 3: top-k picks single images, class-balanced (the thesis), or whole identities "
+                              "with all their expressions, best mean score first")
     # Full-reference metrics against the unedited face measure how much the edit changed, not quality:
     # ranking by them would prefer the weakest expressions, so by default they are reported, not ranked.
     weights: dict[str, float] = Field({"brisque": -1.0, "niqe": -1.0},

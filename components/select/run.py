@@ -23,7 +23,8 @@ from components.common import storage
 from components.common.faces import FaceDetector
 from components.common.imageio import ImageError, atomic_write_bytes, copy_once, decode_image, read_image
 from components.common.journal import Journal
-from components.common.manifest import IMAGES_DIR, manifest_digest, read_manifest, write_manifest, write_stage_info
+from components.common.manifest import (IMAGES_DIR, identity_key, manifest_digest, read_manifest, write_manifest,
+                                        write_stage_info)
 from components.common.telemetry import StageTelemetry, progress
 
 from . import brisque
@@ -32,7 +33,7 @@ from .fr_metrics import all_metrics
 from .niqe import PristineModel, fit_pristine, niqe
 from .params import SelectParams
 from .report import write_report
-from .selection import balanced_top_k, combined_scores, threshold_reason
+from .selection import balanced_top_k, combined_scores, threshold_reason, whole_identities_top_k
 
 STAGE = "select"
 CHUNK = 64  # images read, checked and scored together
@@ -195,7 +196,11 @@ def run(params: SelectParams, in_dir: str | Path, out_dir: str | Path) -> dict:
             eligible = [i for i, m in enumerate(metrics) if threshold_reason(m, params) is None]
             labels = [scored[i].get("target_emotion") or "unlabelled" for i in eligible]
             k = params.top_k if params.top_k is not None else len(eligible)
-            chosen = {eligible[j] for j in balanced_top_k(labels, scores[eligible], k)} if eligible else set()
+            if params.keep == "identities":
+                picked = whole_identities_top_k([identity_key(scored[i]) for i in eligible], scores[eligible], k)
+            else:
+                picked = balanced_top_k(labels, scores[eligible], k)
+            chosen = {eligible[j] for j in picked} if eligible else set()
             for i, (row, m) in enumerate(zip(scored, metrics)):
                 reason = threshold_reason(m, params) or (None if i in chosen else "not_in_top_k")
                 records.append({**row, **m, "score": float(scores[i]), "batch": batch_start // params.batch_size,

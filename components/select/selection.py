@@ -32,6 +32,23 @@ def combined_scores(metrics: list[dict], weights: dict[str, float]) -> np.ndarra
     return total
 
 
+def whole_identities_top_k(identities: list[str], scores: np.ndarray, k: int) -> list[int]:
+    """Indices of at most k images made of whole identities, best mean score first.
+
+    Every identity carries every emotion, so keeping identities whole keeps the classes balanced and
+    leaves training each person's expressions side by side; an identity that no longer fits is
+    passed over for a smaller one."""
+    members: dict[str, list[int]] = {}
+    for i, identity in enumerate(identities):
+        members.setdefault(identity, []).append(i)
+    ranked = sorted(members, key=lambda ident: (-float(np.mean(scores[members[ident]])), ident))
+    chosen: list[int] = []
+    for ident in ranked:
+        if len(chosen) + len(members[ident]) <= k:
+            chosen += members[ident]
+    return sorted(chosen)
+
+
 def balanced_top_k(labels: list[str], scores: np.ndarray, k: int) -> list[int]:
     """Indices of the k best, split across classes in proportion to their share of the batch
     (largest remainders), with at least one per class when k allows, so no emotion vanishes."""
