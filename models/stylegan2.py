@@ -334,12 +334,15 @@ def _pickle_generator_options(path: Path, g: PersistentObject) -> dict[str, Any]
                 num_fp16_res=sum(bool(block.state.get("use_fp16")) for block in blocks.values()))
 
 
-def _refuse_foreign_layouts(path: Path, state: Any) -> None:
+def _is_rosinality(state: Any) -> bool:
     keys = set(state) if isinstance(state, dict) else set()
-    if {"g_ema", "g"} & keys or any(k.startswith(("style.", "convs.", "to_rgbs.")) for k in keys):
-        raise CheckpointError(f"{path}: a rosinality stylegan2-pytorch checkpoint is not supported: fersynth loads "
-                              "the StyleGAN2-ADA layout (an official .pkl, or a state_dict with mapping.* and "
-                              "synthesis.b4.* keys)")
+    return bool({"g_ema", "g"} & keys) or any(k.startswith(("style.", "convs.", "to_rgbs.")) for k in keys)
+
+
+def _rosinality_error(path: Path) -> CheckpointError:
+    return CheckpointError(f"{path}: a rosinality stylegan2-pytorch checkpoint is not supported: fersynth loads "
+                           "the StyleGAN2-ADA layout (an official .pkl, or a state_dict with mapping.* and "
+                           "synthesis.b4.* keys)")
 
 
 def load_stylegan2(path: str | Path, expected_sha256: str | None = None, network: str = "G_ema",
@@ -362,9 +365,10 @@ def load_stylegan2(path: str | Path, expected_sha256: str | None = None, network
             state = load_torch_weights(path, expected_sha256)
         except CheckpointError as exc:
             if "argparse" in str(exc):  # rosinality's checkpoints carry their argparse.Namespace
-                _refuse_foreign_layouts(path, {"g_ema": None})
+                raise _rosinality_error(path) from None
             raise
-        _refuse_foreign_layouts(path, state)
+        if _is_rosinality(state):
+            raise _rosinality_error(path)
         if isinstance(state, dict) and isinstance(state.get(network), dict):
             state = state[network]
     try:

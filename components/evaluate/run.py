@@ -106,9 +106,9 @@ def evaluate_set(model, state, spec, samples: list[Sample], params: EvaluatePara
     for detail in no_face:
         telemetry.rejected("no_face", detail)
     arrays, kept, problems = load_arrays(samples, spec)
-    problems = no_face + problems
     for detail in problems:
         telemetry.rejected("unreadable", detail)
+    problems = no_face + problems
     samples = [samples[i] for i in kept]
     if not samples:
         raise ValueError("no usable test images")
