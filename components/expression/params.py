@@ -11,7 +11,9 @@ from .targets import EMOTIONS, parse_aus
 
 
 class ExpressionParams(StageParams):
-    editor: Literal["au_warp", "ganmut"] = Field("au_warp", description="how expressions are put on faces")
+    editor: Literal["mesh_warp", "au_warp", "ganmut"] = Field(
+        "mesh_warp", description="how expressions are put on faces: mesh_warp (478-point mesh, photographic), "
+        "au_warp (the older 68-point editor with drawn texture), ganmut (a trained GAN)")
     emotions: list[str] = Field(["neutral", "happy", "sad", "surprise", "fear", "disgust", "anger"],
                                 description="emotions every identity gets (balanced plan)")
     polar_thetas: list[float] = Field([], description="extra GANmut-style targets: angles in degrees")
@@ -20,8 +22,8 @@ class ExpressionParams(StageParams):
     intensity_max: float = Field(1.0, ge=0.0, le=2.0, description="highest drawn intensity (or polar rho)")
     repeats: int = Field(1, ge=1, le=20, description="intensities drawn per identity and emotion")
     max_identities: int | None = Field(None, ge=1, description="use at most this many identities")
-    strength: float = Field(1.0, ge=0.0, le=3.0, description="au_warp: scale of every AU move and layer")
-    appearance: bool = Field(True, description="au_warp: add the AU texture layers (furrows, folds)")
+    strength: float = Field(1.0, ge=0.0, le=3.0, description="warp editors: scale of every AU move and layer")
+    appearance: bool = Field(True, description="warp editors: add appearance (folds; au_warp: drawn furrows)")
     checkpoint: str | None = Field(None, description="ganmut: generator checkpoint path/URI")
     checkpoint_sha256: str | None = Field(None, description="expected sha256 of the checkpoint")
     batch_size: int = Field(16, ge=1, le=512, description="ganmut: faces per forward pass")

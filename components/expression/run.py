@@ -22,7 +22,7 @@ from components.common.manifest import (FRAMES_DIR, IMAGES_DIR, manifest_digest,
 from components.common.sheets import labelled_grid
 from components.common.telemetry import StageTelemetry, progress
 
-from .editors import make_editor
+from .editors import EditRejected, make_editor
 from .params import ExpressionParams
 from .targets import Target, plan_for_identity
 
@@ -120,8 +120,16 @@ def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path) -> di
                     journal.record_rejected(key, reason, detail)
                 bar.update(len(jobs))
                 continue
-            with telemetry.timed("edit"):
-                edits = editor.edit_batch([crop] * len(todo), [landmarks] * len(todo), [t for _, t in todo])
+            try:
+                with telemetry.timed("edit"):
+                    edits = editor.edit_batch([crop] * len(todo), [landmarks] * len(todo), [t for _, t in todo])
+            except EditRejected as exc:  # e.g. no mesh, or a pose the editor cannot serve
+                detail = f"{in_dir / parent['path']}: {exc}"
+                telemetry.rejected(exc.reason, detail)
+                for key, _ in todo:
+                    journal.record_rejected(key, exc.reason, detail)
+                bar.update(len(jobs))
+                continue
             for (key, target), edit in zip(todo, edits):
                 with telemetry.timed("write"):
                     write_image(out / IMAGES_DIR / f"{key}.png", edit.image)

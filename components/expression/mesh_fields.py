@@ -1,0 +1,159 @@
+"""Per-AU displacement fields on MediaPipe's 478-point mesh of one face, in pixels.
+
+Each AU's field comes from the source that measured best for it (README, "mesh_warp"):
+- `model`: py-feat's linear AU -> mesh model, its per-AU row restricted to the AU's own facial
+  region (the raw rows leak onto the face outline), mapped onto this face by a similarity fit;
+- `hand`: the au_warp tables of 68-point moves, carried onto the mesh by Gaussian spreading that
+  never crosses the lip seam or the eyelid line (an upper-lip move must not drag the lower lip);
+- both, weighted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from components.common.face_mesh import (INNER_UPPER_LIP, LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS, STABLE_POINTS,
+                                         inter_ocular)
+
+from .au_warp import AU_MOVES, displaced_landmarks
+from .mesh_model import MeshModel
+
+# AU -> (model weight, hand weight). Chosen per AU by the recognisability benchmark on real faces
+# and by eye on contact sheets (README, "mesh_warp: where each AU comes from").
+SOURCES: dict[int, tuple[float, float]] = {
+    1: (0.0, 1.0), 2: (0.0, 1.0), 4: (0.0, 1.0),  # the model lowers the inner brow for AU1 and barely moves AU4
+    5: (1.0, 0.0), 6: (0.5, 0.5), 7: (0.0, 1.0), 43: (1.0, 0.0),
+    9: (0.0, 1.0), 10: (0.0, 1.0),  # the model's AU9/AU10 land on the outline, not the nose or upper lip
+    12: (0.5, 0.5), 14: (1.0, 0.0), 15: (0.0, 1.0), 16: (0.0, 1.0), 17: (0.0, 1.0),
+    20: (0.0, 1.0), 23: (0.0, 1.0), 24: (0.0, 1.0), 25: (0.0, 1.0), 26: (1.0, 0.0),
+    # the model's AU17 and AU24 lift the upper lip too (co-occurrence in its training data)
+}
+SUPPORTED_AUS = tuple(sorted(SOURCES))
+
+# Where each model AU may act, as (v_min, v_max) in IOD units below the eye line; the face
+# outline is excluded except where the jaw itself moves.
+_MODEL_REGIONS: dict[int, tuple[float, float]] = {5: (-0.45, 0.2), 6: (-0.2, 0.95), 43: (-0.4, 0.25),
+                                                  12: (0.45, 1.5), 14: (0.55, 1.45), 26: (0.5, 2.0)}
+_JAW_AUS = {26}
+
+# The face outline (MediaPipe's FACEMESH_FACE_OVAL ring).
+FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148,
+             176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
+
+# 68-point landmarks by which side of the lip seam / eyelid line they sit on (others: any side).
+_LM_MOUTH = {**{i: 1 for i in (49, 50, 51, 52, 53, 61, 62, 63)}, **{i: -1 for i in (55, 56, 57, 58, 59, 65, 66, 67,
+                                                                                    4, 5, 6, 7, 8, 9, 10, 11, 12)}}
+_LM_EYES = {**{i: 1 for i in (37, 38, 43, 44, *range(17, 27))}, **{i: -1 for i in (40, 41, 46, 47)}}
+SPREAD_IOD = 0.09  # Gaussian radius of a hand move on the mesh
+# Brows carry the forehead above them (skin bunches there, not at the brow), so their moves reach
+# far upwards and little downwards.
+BROWS = tuple(range(17, 27))
+BROW_SPREAD_UP_IOD = 0.35
+
+
+@dataclass(frozen=True)
+class FaceFrame:
+    """One face's mesh and what every field needs of it, computed once per face."""
+    mesh: np.ndarray  # (478, 3) pixels
+    iod: float
+    similarity: np.ndarray  # (2, 2) model units -> pixels (scale x rotation)
+    spread: np.ndarray  # (478, 68) Gaussian weights of each landmark's move at each vertex, seam-aware
+    landmarks: np.ndarray  # (68, 2)
+
+
+def similarity_fit(model_points: np.ndarray, face_points: np.ndarray) -> np.ndarray:
+    """The 2x2 scale-rotation taking centred model points to centred face points (Umeyama, no reflection)."""
+    a = model_points - model_points.mean(0)
+    b = face_points - face_points.mean(0)
+    u, s, vt = np.linalg.svd(b.T @ a)
+    d = np.sign(np.linalg.det(u @ vt))
+    rotation = u @ np.diag([1.0, d]) @ vt
+    scale = (s * [1.0, d]).sum() / (a ** 2).sum()
+    return scale * rotation
+
+
+def _sides(mesh: np.ndarray, iod: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per vertex: +1 above / -1 below the lip seam (inside the mouth's span), 0 elsewhere; same for eyelids."""
+    x, y = mesh[:, 0], mesh[:, 1]
+    seam = mesh[list(INNER_UPPER_LIP), :2]
+    order = np.argsort(seam[:, 0])
+    seam_y = np.interp(x, seam[order, 0], seam[order, 1])
+    in_mouth = (x > seam[:, 0].min() - 0.05 * iod) & (x < seam[:, 0].max() + 0.05 * iod) & \
+               (np.abs(y - seam_y) < 0.6 * iod)
+    mouth = np.where(in_mouth, np.where(y <= seam_y, 1, -1), 0)
+    eyes = np.zeros(len(mesh), int)
+    for corners in (RIGHT_EYE_CORNERS, LEFT_EYE_CORNERS):
+        a, b = mesh[list(corners), :2]
+        lo, hi = min(a[0], b[0]) - 0.08 * iod, max(a[0], b[0]) + 0.08 * iod
+        line_y = a[1] + (b[1] - a[1]) * (x - a[0]) / (b[0] - a[0])
+        inside = (x > lo) & (x < hi) & (np.abs(y - line_y) < 0.3 * iod)
+        eyes = np.where(inside, np.where(y <= line_y, 1, -1), eyes)
+    return mouth, eyes
+
+
+def face_frame(mesh: np.ndarray, landmarks: np.ndarray, model: MeshModel) -> FaceFrame:
+    iod = inter_ocular(mesh)
+    stable = list(STABLE_POINTS)
+    similarity = similarity_fit(model.neutral[stable, :2], mesh[stable, :2])
+    offset = mesh[:, None, :2] - landmarks[None, :, :]
+    radius = np.full(offset.shape[:2], SPREAD_IOD * iod)
+    above_brow = (offset[..., 1] < 0) & np.isin(np.arange(68), BROWS)[None, :]
+    radius[above_brow] = BROW_SPREAD_UP_IOD * iod
+    spread = np.exp(-(offset ** 2).sum(-1) / (2 * radius ** 2))
+    mouth, eyes = _sides(mesh, iod)
+    lm_mouth = np.array([_LM_MOUTH.get(i, 0) for i in range(68)])
+    lm_eyes = np.array([_LM_EYES.get(i, 0) for i in range(68)])
+    crosses = ((mouth[:, None] * lm_mouth[None, :]) < 0) | ((eyes[:, None] * lm_eyes[None, :]) < 0)
+    spread[crosses] = 0.0
+    return FaceFrame(mesh, iod, similarity, spread, landmarks)
+
+
+def _region_weights(model: MeshModel, au: int) -> np.ndarray:
+    """Soft 0-1 weight per vertex of where a model AU may act (in the model's neutral frame)."""
+    n = model.neutral
+    iod = inter_ocular(n)
+    eye_y = n[[33, 133, 362, 263], 1].mean()
+    v = (n[:, 1] - eye_y) / iod
+    low, high = _MODEL_REGIONS[au]
+    ramp = 0.12
+    weight = np.clip((v - low) / ramp + 0.5, 0, 1) * np.clip((high - v) / ramp + 0.5, 0, 1)
+    oval = np.zeros(len(n), bool)
+    oval[list(FACE_OVAL)] = True
+    if au in _JAW_AUS:  # the jaw line moves with the jaw, the rest of the outline does not
+        oval &= v < 1.1
+    weight[oval] = 0.0
+    return weight
+
+
+_region_cache: dict[tuple[int, int], np.ndarray] = {}
+
+
+def model_field(frame: FaceFrame, model: MeshModel, au: int) -> np.ndarray:
+    key = (id(model), au)
+    if key not in _region_cache:
+        _region_cache[key] = _region_weights(model, au)
+    delta = model.deltas[au][:, :2] * _region_cache[key][:, None]
+    return delta @ frame.similarity.T
+
+
+def hand_field(frame: FaceFrame, au: int) -> np.ndarray:
+    moves = displaced_landmarks(frame.landmarks, {au: 1.0}) - frame.landmarks
+    weights = frame.spread
+    total = np.maximum(weights.sum(1, keepdims=True), 1.0)  # normalise only where moves overlap
+    return (weights @ moves) / total
+
+
+def displacement(frame: FaceFrame, model: MeshModel, aus: dict[int, float]) -> np.ndarray:
+    """(478, 2) pixel moves of the mesh for AU intensities (already calibrated)."""
+    unknown = sorted(set(aus) - set(SOURCES))
+    if unknown:
+        raise ValueError(f"action units {unknown} are not supported by mesh_warp (supported: {SUPPORTED_AUS})")
+    total = np.zeros((len(frame.mesh), 2))
+    for au, intensity in aus.items():
+        model_weight, hand_weight = SOURCES[au]
+        if model_weight and au in model.deltas:
+            total += model_weight * intensity * model_field(frame, model, au)
+        if hand_weight and au in AU_MOVES:
+            total += hand_weight * intensity * hand_field(frame, au)
+    return total
