@@ -136,14 +136,13 @@ def fold_shading(image: np.ndarray, ratio: np.ndarray, mesh: np.ndarray, iod: fl
     compression = np.clip(1.0 - ratio, 0.0, 0.6)
     if float(compression.max()) < 0.03:
         return image
-    lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-    lightness = lab[..., 0]
-    sigma = max(0.6, 0.03 * iod)
-    fold = cv2.GaussianBlur(compression, (0, 0), sigma)
-    mean = cv2.GaussianBlur(lightness, (0, 0), 0.15 * iod)
-    local_contrast = np.sqrt(np.maximum(cv2.GaussianBlur(lightness ** 2, (0, 0), 0.15 * iod) - mean ** 2, 0.0))
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    fold = cv2.GaussianBlur(compression, (0, 0), max(0.6, 0.03 * iod))
+    mean = cv2.GaussianBlur(grey, (0, 0), 0.15 * iod)
+    local_contrast = np.sqrt(np.maximum(cv2.GaussianBlur(grey ** 2, (0, 0), 0.15 * iod) - mean ** 2, 0.0))
     contrast = np.clip(local_contrast / np.maximum(mean, 1.0), 0.04, 0.25)
     irregular = 0.55 + 0.9 * _smooth_noise(image.shape[:2], 0.12 * iod, seed)
-    lab[..., 0] = np.clip(lightness * (1.0 - strength * 1.4 * fold * contrast * irregular), 0.0, 100.0)
-    rgb = cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
-    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    shade = strength * 1.4 * fold * contrast * irregular
+    shade[shade < 0.004] = 0.0  # leave untouched skin bit-exact
+    # Scaling R, G and B together darkens without shifting hue (and keeps grey faces grey).
+    return np.clip(image.astype(np.float32) * (1.0 - shade[..., None]) + 0.5, 0, 255).astype(np.uint8)

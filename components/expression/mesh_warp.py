@@ -33,6 +33,7 @@ AU_GAIN = {4: 1.3, 12: 1.6, 20: 1.3, 26: 1.4}
 class PreparedFace:
     frame: FaceFrame
     anchors: np.ndarray  # fixed points around the face that pin the warp
+    outside: np.ndarray  # (h, w) bool: beyond the pinned ring, where the crop is never touched
 
 
 def _ring(mesh: np.ndarray, size: tuple[int, int], grow: float = 1.35, count: int = 24) -> np.ndarray:
@@ -73,6 +74,7 @@ def backward_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int], box: 
     ratio[inside] = ratio_tri[simplex[inside]]
     coarse = (len(ys), len(xs))
     disp = (mapped - grid).reshape(*coarse, 2).astype(np.float32)
+    disp[np.abs(disp) < 1e-3] = 0.0  # pinned skin stays bit-exact
     ratio = ratio.reshape(coarse).astype(np.float32)
     fine_x = (np.arange(x0, x1 + 1, dtype=np.float32) - x0) / step
     fine_y = (np.arange(y0, y1 + 1, dtype=np.float32) - y0) / step
@@ -106,9 +108,11 @@ def _moved_points(points: np.ndarray, src: np.ndarray, moves: np.ndarray) -> np.
 class MeshWarpEditor:
     name = "mesh_warp"
 
-    def __init__(self, strength: float = 1.0, appearance: bool = True, model: MeshModel | None = None):
+    def __init__(self, strength: float = 1.0, appearance: bool = True, model: MeshModel | None = None,
+                 max_yaw: float = MAX_YAW):
         self.strength = strength
         self.appearance = appearance
+        self.max_yaw = max_yaw
         self.model = model or load_mesh_model()
 
     def prepare(self, crop: np.ndarray, landmarks: np.ndarray) -> PreparedFace:
@@ -117,9 +121,12 @@ class MeshWarpEditor:
         except MeshError as exc:
             raise EditRejected("mesh_failed", str(exc)) from exc
         _, yaw, _ = head_pose(mesh, self.model.neutral)
-        if abs(yaw) > MAX_YAW:
-            raise EditRejected("pose_out_of_range", f"head yaw {yaw:.0f} degrees is beyond +-{MAX_YAW:.0f}")
-        return PreparedFace(face_frame(mesh, landmarks, self.model), _ring(mesh, crop.shape[:2]))
+        if abs(yaw) > self.max_yaw:
+            raise EditRejected("pose_out_of_range", f"head yaw {yaw:.0f} degrees is beyond +-{self.max_yaw:.0f}")
+        anchors = _ring(mesh, crop.shape[:2])
+        ring = np.zeros(crop.shape[:2], np.uint8)
+        cv2.fillPoly(ring, [np.round(anchors[:-4]).astype(np.int32)], 1)
+        return PreparedFace(face_frame(mesh, landmarks, self.model), anchors, ring == 0)
 
     def edit(self, face: PreparedFace, crop: np.ndarray, aus: dict[int, float]) -> Edit:
         aus = {au: v * self.strength * CALIBRATION * AU_GAIN.get(au, 1.0) for au, v in aus.items() if v > 0}
@@ -142,4 +149,5 @@ class MeshWarpEditor:
         kept = cv2.remap(open_mouth_mask((h, w), frame.mesh[:, :2], frame.iod), map_x, map_y, cv2.INTER_LINEAR)
         kept *= np.clip((2.5 - ratio) / 0.9, 0.0, 1.0)
         out = paint_mouth(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, kept)
+        out[face.outside] = crop[face.outside]
         return Edit(out, _moved_points(frame.landmarks, src, dst - src))

@@ -1,0 +1,135 @@
+"""The mesh_warp editor on a real face: geometry where each AU should move it, appearance taken from
+the face, nothing outside the face touched, a face detector still finds every edit."""
+import cv2
+import numpy as np
+import pytest
+
+from components.common.face_mesh import MeshError, detect_mesh, head_pose, inter_ocular
+from components.common.faces import FaceDetector, align
+from components.common.landmarks import detect_on_aligned
+from components.expression.editors import EditRejected
+from components.expression.mesh_appearance import lip_gap
+from components.expression.mesh_fields import SUPPORTED_AUS, similarity_fit
+from components.expression.mesh_model import load_mesh_model
+from components.expression.mesh_warp import MeshWarpEditor
+from components.expression.targets import EMOTIONS, emotion_target
+
+
+def _aligned(photo: np.ndarray, size: int):
+    (found,) = FaceDetector().detect([photo])
+    crop = align(photo, found[0].landmarks, size).crop
+    return crop, detect_on_aligned(crop)
+
+
+@pytest.fixture(scope="module")
+def editor():
+    return MeshWarpEditor()
+
+
+@pytest.fixture(scope="module")
+def face(astronaut):
+    return _aligned(astronaut, 256)
+
+
+def test_mesh_is_found_in_pixels_and_missing_faces_are_an_error(face):
+    crop, landmarks = face
+    mesh = detect_mesh(crop)
+    assert mesh.shape == (478, 3)
+    inner = mesh[[1, 13, 33, 133, 362, 263], :2]  # nose tip, lips, eye corners
+    assert (inner > 0).all() and (inner < 256).all()
+    right_eye, left_eye = landmarks[36:42].mean(0), landmarks[42:48].mean(0)
+    assert abs(inter_ocular(mesh) - np.linalg.norm(left_eye - right_eye)) < 0.15 * inter_ocular(mesh)
+    with pytest.raises(MeshError, match="no face mesh"):
+        detect_mesh(np.full((256, 256, 3), 128, np.uint8))
+    with pytest.raises(MeshError, match="RGB uint8"):
+        detect_mesh(crop[..., 0])
+
+
+def test_head_pose_reads_a_known_rotation():
+    neutral = load_mesh_model().neutral
+    angle = np.radians(25.0)
+    yaw = np.array([[np.cos(angle), 0, np.sin(angle)], [0, 1, 0], [-np.sin(angle), 0, np.cos(angle)]])
+    assert head_pose(neutral @ yaw.T, neutral)[1] == pytest.approx(25.0, abs=0.01)
+
+
+def test_similarity_fit_recovers_scale_and_rotation():
+    points = np.random.default_rng(0).normal(size=(20, 2))
+    angle = 0.3
+    truth = 2.5 * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    assert np.allclose(similarity_fit(points, points @ truth.T + [5.0, -3.0]), truth)
+
+
+def test_no_action_units_change_nothing(editor, face):
+    crop, landmarks = face
+    edit = editor.edit(editor.prepare(crop, landmarks), crop, {})
+    assert np.array_equal(edit.image, crop) and np.array_equal(edit.landmarks, landmarks)
+
+
+def test_smile_lifts_the_lip_corners_and_keeps_the_frame_outside_the_face(editor, face):
+    crop, landmarks = face
+    prepared = editor.prepare(crop, landmarks)
+    edit = editor.edit(prepared, crop, emotion_target("happy", 1.0).aus)
+    iod = np.linalg.norm(landmarks[36:42].mean(0) - landmarks[42:48].mean(0))
+    lift = (landmarks[[48, 54], 1] - edit.landmarks[[48, 54], 1]) / iod
+    assert (lift > 0.04).all()
+    redetected = detect_on_aligned(edit.image)
+    assert ((landmarks[[48, 54], 1] - redetected[[48, 54], 1]) / iod > 0.02).all()
+    ring = np.zeros(crop.shape[:2], np.uint8)  # the warp's pinned ring around the face
+    cv2.fillPoly(ring, [np.round(prepared.anchors[:-4]).astype(np.int32)], 1)
+    outside = cv2.dilate(ring, np.ones((3, 3), np.uint8)) == 0
+    assert outside.sum() > 1000 and np.array_equal(edit.image[outside], crop[outside])
+
+
+def test_surprise_opens_the_jaw_onto_a_shaded_mouth_not_stretched_lips(editor, face):
+    crop, landmarks = face
+    prepared = editor.prepare(crop, landmarks)
+    edit = editor.edit(prepared, crop, emotion_target("surprise", 1.0).aus)
+    after = detect_mesh(edit.image)
+    iod = prepared.frame.iod
+    assert lip_gap(after) - lip_gap(prepared.frame.mesh) > 0.08 * iod
+    # The opening is darker than the skin at its centre and brighter (teeth) just below the upper lip,
+    # not a flat colour.
+    inner = after[[13, 14], :2].mean(0).round().astype(int)
+    grey = cv2.cvtColor(edit.image, cv2.COLOR_RGB2GRAY).astype(float)
+    cheek = grey[int(after[50, 1]), int(after[50, 0])]
+    column = grey[int(after[13, 1]) + 1:int(after[14, 1]), inner[0]]
+    assert column.min() < 0.6 * cheek
+    assert column.max() - column.min() > 30
+
+
+@pytest.mark.parametrize("size", [128, 512])
+def test_every_emotion_edits_at_any_size_and_stays_a_detectable_face(astronaut, size):
+    crop, landmarks = _aligned(astronaut, size)
+    editor = MeshWarpEditor()
+    prepared = editor.prepare(crop, landmarks)
+    edits = [editor.edit(prepared, crop, emotion_target(e, 1.0).aus).image for e in EMOTIONS if e != "neutral"]
+    found = FaceDetector().detect(edits)
+    assert all(len(faces) == 1 for faces in found)
+    assert all(np.abs(e.astype(int) - crop).mean() > 0.2 for e in edits)
+
+
+def test_edits_are_deterministic_and_grey_faces_stay_grey(editor, face):
+    crop, landmarks = face
+    grey = np.repeat(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    prepared = editor.prepare(grey, landmarks)
+    aus = emotion_target("fear", 1.0).aus
+    first, second = editor.edit(prepared, grey, aus).image, editor.edit(prepared, grey, aus).image
+    assert np.array_equal(first, second)
+    assert np.abs(first[..., 0].astype(int) - first[..., 2]).max() <= 1
+
+
+def test_faces_beyond_the_pose_range_or_without_a_mesh_are_rejected_with_a_reason(face):
+    crop, landmarks = face
+    with pytest.raises(EditRejected) as turned:
+        MeshWarpEditor(max_yaw=0.0).prepare(crop, landmarks)
+    assert turned.value.reason == "pose_out_of_range" and "yaw" in str(turned.value)
+    with pytest.raises(EditRejected) as blank:
+        MeshWarpEditor().prepare(np.zeros_like(crop), landmarks)
+    assert blank.value.reason == "mesh_failed"
+
+
+def test_unsupported_action_units_are_named(editor, face):
+    crop, landmarks = face
+    with pytest.raises(ValueError, match=r"\[27\].*not supported by mesh_warp"):
+        editor.edit(editor.prepare(crop, landmarks), crop, {27: 1.0})
+    assert {1, 2, 4, 5, 6, 7, 9, 10, 12, 15, 17, 20, 23, 24, 25, 26} <= set(SUPPORTED_AUS)
