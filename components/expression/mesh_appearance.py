@@ -55,11 +55,7 @@ def lip_gap(mesh: np.ndarray) -> float:
     return float(np.clip(mesh[list(lower), 1] - mesh[list(upper), 1], 0.0, None).mean())
 
 
-def open_mouth_mask(shape: tuple[int, int], mesh: np.ndarray, iod: float) -> np.ndarray:
-    """The inner mouth of a face whose lips are already parted; zeros for closed lips (a seam)."""
-    if lip_gap(mesh) < 0.03 * iod:
-        return np.zeros(shape, np.float32)
-    return mouth_mask(shape, mesh, iod)
+OPEN_LIPS = 0.03  # IOD: below this gap the lips are a closed seam, with no mouth interior to keep
 
 
 CHEEKS = (50, 280, 205, 425, 187, 411)  # mesh points on both cheeks: the face's skin in its own light
@@ -72,7 +68,7 @@ def _skin_level(crop: np.ndarray, mesh: np.ndarray) -> float:
 
 
 def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray, iod: float,
-                kept: np.ndarray) -> np.ndarray:
+                kept: np.ndarray | float = 0.0) -> np.ndarray:
     """Fill the opening between the edited inner lips: a shaded cavity, upper teeth below the upper lip,
     lower teeth and a tongue when the jaw is well down. `kept` (0-1) marks pixels the warp carried
     over from a mouth that was already open (real teeth stay real)."""
@@ -81,10 +77,19 @@ def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.nd
     gap = lip_gap(dst)
     if gap - lip_gap(src) < 0.015 * iod:
         return image
+    # Work in a box around the opening only.
+    margin = 0.1 * iod
     h, w = image.shape[:2]
+    x0, y0 = np.clip(np.floor(dst[list(INNER_UPPER_LIP + INNER_LOWER_LIP)].min(0) - margin), 0, [w, h]).astype(int)
+    x1, y1 = np.clip(np.ceil(dst[list(INNER_UPPER_LIP + INNER_LOWER_LIP)].max(0) + margin), 0, [w, h]).astype(int)
+    if x1 <= x0 or y1 <= y0:
+        return image
+    offset = np.array([x0, y0], float)
+    upper, lower = upper - offset, lower - offset
     feather = 0.012 * iod
-    mask = mouth_mask((h, w), dst, iod) * (1.0 - kept)
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    kept_box = kept[y0:y1, x0:x1] if isinstance(kept, np.ndarray) else kept
+    mask = _mask((y1 - y0, x1 - x0), mouth_polygon(dst - offset), feather) * (1.0 - kept_box)
+    ys, xs = np.mgrid[0:y1 - y0, 0:x1 - x0].astype(np.float32)
     up_order, low_order = np.argsort(upper[:, 0]), np.argsort(lower[:, 0])
     top = np.interp(xs, upper[up_order, 0], upper[up_order, 1])
     bottom = np.interp(xs, lower[low_order, 0], lower[low_order, 1])
@@ -115,8 +120,10 @@ def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.nd
         colour = colour * (1 - tongue[..., None] * 0.8) + tongue_colour * (tongue[..., None] * 0.8)
         lower_teeth = cv2.GaussianBlur(lower_teeth.astype(np.float32), (0, 0), max(0.4, feather))
         colour = colour * (1 - 0.6 * lower_teeth[..., None]) + teeth_colour * 0.6 * (0.6 * lower_teeth[..., None])
-    out = image.astype(np.float32) * (1 - mask[..., None]) + colour * mask[..., None]
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    box = image[y0:y1, x0:x1].astype(np.float32) * (1 - mask[..., None]) + colour * mask[..., None]
+    out = image.copy()
+    out[y0:y1, x0:x1] = np.clip(box + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def _smooth_noise(shape: tuple[int, int], scale: float, seed: int) -> np.ndarray:
@@ -136,13 +143,19 @@ def fold_shading(image: np.ndarray, ratio: np.ndarray, mesh: np.ndarray, iod: fl
     compression = np.clip(1.0 - ratio, 0.0, 0.6)
     if float(compression.max()) < 0.03:
         return image
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    fold = cv2.GaussianBlur(compression, (0, 0), max(0.6, 0.03 * iod))
-    mean = cv2.GaussianBlur(grey, (0, 0), 0.15 * iod)
-    local_contrast = np.sqrt(np.maximum(cv2.GaussianBlur(grey ** 2, (0, 0), 0.15 * iod) - mean ** 2, 0.0))
+    # Folds are smooth: compute them where the IOD is ~32 px and scale the result back up.
+    h, w = image.shape[:2]
+    scale = min(1.0, 32.0 / iod)
+    small = (max(2, round(w * scale)), max(2, round(h * scale)))
+    iod_small = iod * scale
+    grey = cv2.resize(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), small, interpolation=cv2.INTER_AREA).astype(np.float32)
+    fold = cv2.GaussianBlur(cv2.resize(compression, small, interpolation=cv2.INTER_AREA), (0, 0),
+                            max(0.6, 0.03 * iod_small))
+    mean = cv2.GaussianBlur(grey, (0, 0), 0.15 * iod_small)
+    local_contrast = np.sqrt(np.maximum(cv2.GaussianBlur(grey ** 2, (0, 0), 0.15 * iod_small) - mean ** 2, 0.0))
     contrast = np.clip(local_contrast / np.maximum(mean, 1.0), 0.04, 0.25)
-    irregular = 0.55 + 0.9 * _smooth_noise(image.shape[:2], 0.12 * iod, seed)
-    shade = strength * 1.4 * fold * contrast * irregular
+    irregular = 0.55 + 0.9 * _smooth_noise(grey.shape, 0.12 * iod_small, seed)
+    shade = cv2.resize(strength * 1.4 * fold * contrast * irregular, (w, h), interpolation=cv2.INTER_LINEAR)
     shade[shade < 0.004] = 0.0  # leave untouched skin bit-exact
     # Scaling R, G and B together darkens without shifting hue (and keeps grey faces grey).
     return np.clip(image.astype(np.float32) * (1.0 - shade[..., None]) + 0.5, 0, 255).astype(np.uint8)

@@ -9,7 +9,7 @@ Each AU's field comes from the source that measured best for it (README, "mesh_w
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -60,6 +60,7 @@ class FaceFrame:
     similarity: np.ndarray  # (2, 2) model units -> pixels (scale x rotation)
     spread: np.ndarray  # (478, 68) Gaussian weights of each landmark's move at each vertex, seam-aware
     landmarks: np.ndarray  # (68, 2)
+    fields: dict[int, np.ndarray] = field(default_factory=dict)  # AU -> its field at intensity 1 (cache)
 
 
 def similarity_fit(model_points: np.ndarray, face_points: np.ndarray) -> np.ndarray:
@@ -151,9 +152,18 @@ def displacement(frame: FaceFrame, model: MeshModel, aus: dict[int, float]) -> n
         raise ValueError(f"action units {unknown} are not supported by mesh_warp (supported: {SUPPORTED_AUS})")
     total = np.zeros((len(frame.mesh), 2))
     for au, intensity in aus.items():
-        model_weight, hand_weight = SOURCES[au]
-        if model_weight and au in model.deltas:
-            total += model_weight * intensity * model_field(frame, model, au)
-        if hand_weight and au in AU_MOVES:
-            total += hand_weight * intensity * hand_field(frame, au)
+        if au not in frame.fields:
+            frame.fields[au] = au_field(frame, model, au)
+        total += intensity * frame.fields[au]
     return total
+
+
+def au_field(frame: FaceFrame, model: MeshModel, au: int) -> np.ndarray:
+    """One AU's field at intensity 1: its sources, weighted."""
+    model_weight, hand_weight = SOURCES[au]
+    out = np.zeros((len(frame.mesh), 2))
+    if model_weight and au in model.deltas:
+        out += model_weight * model_field(frame, model, au)
+    if hand_weight and au in AU_MOVES:
+        out += hand_weight * hand_field(frame, au)
+    return out

@@ -18,7 +18,7 @@ from components.common.face_mesh import MeshError, detect_mesh, head_pose
 
 from .au_warp import Edit
 from .editors import EditRejected
-from .mesh_appearance import fold_shading, open_mouth_mask, paint_mouth
+from .mesh_appearance import OPEN_LIPS, fold_shading, lip_gap, mouth_mask, paint_mouth
 from .mesh_fields import FaceFrame, displacement, face_frame
 from .mesh_model import MeshModel, load_mesh_model
 
@@ -30,9 +30,21 @@ AU_GAIN = {4: 1.3, 12: 1.6, 20: 1.3, 26: 1.4}
 
 
 @dataclass
+class WarpGrid:
+    """Where the warp is evaluated for one face: every `step` pixels in a box around the face."""
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 (inclusive)
+    points: np.ndarray  # (n, 2) coarse grid nodes
+    coarse_shape: tuple[int, int]
+    fine_x: np.ndarray  # coarse-grid coordinates of every pixel in the box (for cv2.remap)
+    fine_y: np.ndarray
+
+
+@dataclass
 class PreparedFace:
     frame: FaceFrame
-    anchors: np.ndarray  # fixed points around the face that pin the warp
+    src: np.ndarray  # (478 + anchors, 2) mesh points then the fixed ring and image corners
+    landmarks_in_mesh: tuple[np.ndarray, np.ndarray]  # the 68 landmarks as barycentric mixes of src points
+    grid: WarpGrid
     outside: np.ndarray  # (h, w) bool: beyond the pinned ring, where the crop is never touched
 
 
@@ -40,69 +52,73 @@ def _ring(mesh: np.ndarray, size: tuple[int, int], grow: float = 1.35, count: in
     centre = mesh[:, :2].mean(0)
     radius = np.abs(mesh[:, :2] - centre).max(0) * grow
     angles = np.linspace(0, 2 * np.pi, count, endpoint=False)
-    ring = centre + np.stack([np.cos(angles) * radius[0], np.sin(angles) * radius[1]], 1)
+    return centre + np.stack([np.cos(angles) * radius[0], np.sin(angles) * radius[1]], 1)
+
+
+def _corners(size: tuple[int, int]) -> np.ndarray:
     h, w = size
-    corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], float)
-    return np.vstack([ring, corners])
+    return np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], float)
 
 
-def backward_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int], box: tuple[int, int, int, int],
-                 step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """cv2.remap maps (output pixel -> source pixel) that move dst points onto src points,
-    piecewise-affine over the Delaunay triangulation of dst, evaluated every `step` pixels in box
-    and interpolated in between; identity outside. Also returns the per-pixel triangle area ratio
-    (destination / source area: < 1 where the skin is compressed)."""
+def locate(tri: Delaunay, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each point as (3 vertex indices, 3 barycentric weights) of its triangle; points outside the
+    triangulation get weight 0 everywhere."""
+    simplex = tri.find_simplex(points)
+    inside = simplex >= 0
+    t = tri.transform[np.where(inside, simplex, 0)]
+    bary2 = np.einsum("nij,nj->ni", t[:, :2], points - t[:, 2])
+    weights = np.hstack([bary2, 1 - bary2.sum(1, keepdims=True)]) * inside[:, None]
+    return tri.simplices[np.where(inside, simplex, 0)], weights
+
+
+def warp_grid(ring: np.ndarray, shape: tuple[int, int]) -> WarpGrid:
     h, w = shape
-    x0, y0, x1, y1 = box
+    x0, y0 = np.clip(np.floor(ring.min(0)), 0, [w - 1, h - 1]).astype(int)
+    x1, y1 = np.clip(np.ceil(ring.max(0)), 0, [w - 1, h - 1]).astype(int)
+    step = max(2, int(round(max(h, w) / 96)))  # the field is smooth: ~100 nodes across the face suffice
     xs = np.arange(x0, x1 + step, step, dtype=np.float64)
     ys = np.arange(y0, y1 + step, step, dtype=np.float64)
     gx, gy = np.meshgrid(xs, ys)
-    grid = np.stack([gx.ravel(), gy.ravel()], 1)
+    fine_x, fine_y = np.meshgrid((np.arange(x0, x1 + 1, dtype=np.float32) - x0) / step,
+                                 (np.arange(y0, y1 + 1, dtype=np.float32) - y0) / step)
+    return WarpGrid((x0, y0, x1, y1), np.stack([gx.ravel(), gy.ravel()], 1), (len(ys), len(xs)), fine_x, fine_y)
+
+
+def backward_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int],
+                 grid: WarpGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """cv2.remap maps (output pixel -> source pixel) that move dst points onto src points,
+    piecewise-affine over the Delaunay triangulation of dst, evaluated on the grid and interpolated
+    in between; identity outside the grid's box. Also returns the triangle area ratio per pixel
+    (destination / source area: < 1 where the skin is compressed)."""
+    h, w = shape
+    x0, y0, x1, y1 = grid.box
     tri = Delaunay(dst)
-    simplex = tri.find_simplex(grid)
-    inside = simplex >= 0
-    t = tri.transform[simplex[inside]]
-    bary2 = np.einsum("nij,nj->ni", t[:, :2], grid[inside] - t[:, 2])
-    bary = np.hstack([bary2, 1 - bary2.sum(1, keepdims=True)])
-    corners = tri.simplices[simplex[inside]]
-    mapped = grid.copy()
-    mapped[inside] = np.einsum("ni,nij->nj", bary, src[corners])
-    area_dst = _areas(dst[tri.simplices])
+    vertices, weights = locate(tri, grid.points)
+    inside = weights.any(1)
+    mapped = np.where(inside[:, None], np.einsum("ni,nij->nj", weights, src[vertices]), grid.points)
     area_src = _areas(src[tri.simplices])
-    ratio_tri = np.where(area_src > 1e-6, area_dst / np.maximum(area_src, 1e-6), 1.0)
-    ratio = np.ones(len(grid))
-    ratio[inside] = ratio_tri[simplex[inside]]
-    coarse = (len(ys), len(xs))
-    disp = (mapped - grid).reshape(*coarse, 2).astype(np.float32)
+    ratio_tri = np.where(area_src > 1e-6, _areas(dst[tri.simplices]) / np.maximum(area_src, 1e-6), 1.0)
+    ratio = np.where(inside, ratio_tri[tri.find_simplex(grid.points)], 1.0)
+    disp = (mapped - grid.points).reshape(*grid.coarse_shape, 2).astype(np.float32)
     disp[np.abs(disp) < 1e-3] = 0.0  # pinned skin stays bit-exact
-    ratio = ratio.reshape(coarse).astype(np.float32)
-    fine_x = (np.arange(x0, x1 + 1, dtype=np.float32) - x0) / step
-    fine_y = (np.arange(y0, y1 + 1, dtype=np.float32) - y0) / step
-    fx, fy = np.meshgrid(fine_x, fine_y)
-    map_x, map_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    full_ratio = np.ones((h, w), np.float32)
+    map_x, map_y = _identity_maps(h, w)
     for channel, target in ((disp[..., 0], map_x), (disp[..., 1], map_y)):
-        target[y0:y1 + 1, x0:x1 + 1] += cv2.remap(channel, fx, fy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    full_ratio[y0:y1 + 1, x0:x1 + 1] = cv2.remap(ratio, fx, fy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        target[y0:y1 + 1, x0:x1 + 1] += cv2.remap(channel, grid.fine_x, grid.fine_y, cv2.INTER_LINEAR,
+                                                  borderMode=cv2.BORDER_REPLICATE)
+    full_ratio = np.ones((h, w), np.float32)
+    full_ratio[y0:y1 + 1, x0:x1 + 1] = cv2.remap(ratio.reshape(grid.coarse_shape).astype(np.float32), grid.fine_x,
+                                                 grid.fine_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return map_x, map_y, full_ratio
+
+
+def _identity_maps(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    map_x, map_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return map_x, map_y
 
 
 def _areas(triangles: np.ndarray) -> np.ndarray:
     a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
     return 0.5 * np.abs((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
-
-
-def _moved_points(points: np.ndarray, src: np.ndarray, moves: np.ndarray) -> np.ndarray:
-    """Where arbitrary points go: the mesh moves interpolated over the source triangulation."""
-    tri = Delaunay(src)
-    simplex = tri.find_simplex(points)
-    out = points.copy()
-    ok = simplex >= 0
-    t = tri.transform[simplex[ok]]
-    bary2 = np.einsum("nij,nj->ni", t[:, :2], points[ok] - t[:, 2])
-    bary = np.hstack([bary2, 1 - bary2.sum(1, keepdims=True)])
-    out[ok] += np.einsum("ni,nij->nj", bary, moves[tri.simplices[simplex[ok]]])
-    return out
 
 
 class MeshWarpEditor:
@@ -123,31 +139,32 @@ class MeshWarpEditor:
         _, yaw, _ = head_pose(mesh, self.model.neutral)
         if abs(yaw) > self.max_yaw:
             raise EditRejected("pose_out_of_range", f"head yaw {yaw:.0f} degrees is beyond +-{self.max_yaw:.0f}")
-        anchors = _ring(mesh, crop.shape[:2])
-        ring = np.zeros(crop.shape[:2], np.uint8)
-        cv2.fillPoly(ring, [np.round(anchors[:-4]).astype(np.int32)], 1)
-        return PreparedFace(face_frame(mesh, landmarks, self.model), anchors, ring == 0)
+        shape = crop.shape[:2]
+        ring = _ring(mesh, shape)
+        src = np.vstack([mesh[:, :2], ring, _corners(shape)])
+        inside = np.zeros(shape, np.uint8)
+        cv2.fillPoly(inside, [np.round(ring).astype(np.int32)], 1)
+        return PreparedFace(face_frame(mesh, landmarks, self.model), src, locate(Delaunay(src), landmarks),
+                            warp_grid(ring, shape), inside == 0)
 
     def edit(self, face: PreparedFace, crop: np.ndarray, aus: dict[int, float]) -> Edit:
         aus = {au: v * self.strength * CALIBRATION * AU_GAIN.get(au, 1.0) for au, v in aus.items() if v > 0}
         frame = face.frame
         if not aus:
             return Edit(crop.copy(), frame.landmarks.copy())
-        moves = displacement(frame, self.model, aus)
-        src = np.vstack([frame.mesh[:, :2], face.anchors])
-        dst = src + np.vstack([moves, np.zeros_like(face.anchors)])
+        moves = np.vstack([displacement(frame, self.model, aus), np.zeros((len(face.src) - len(frame.mesh), 2))])
         h, w = crop.shape[:2]
-        lo = np.clip(np.floor(face.anchors[:-4].min(0)), 0, [w - 1, h - 1]).astype(int)
-        hi = np.clip(np.ceil(face.anchors[:-4].max(0)), 0, [w - 1, h - 1]).astype(int)
-        step = max(1, int(round(max(h, w) / 160)))
-        map_x, map_y, ratio = backward_map(src, dst, (h, w), (lo[0], lo[1], hi[0], hi[1]), step)
+        map_x, map_y, ratio = backward_map(face.src, face.src + moves, (h, w), face.grid)
         out = cv2.remap(crop, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        edited_mesh = frame.mesh[:, :2] + moves
+        edited_mesh = frame.mesh[:, :2] + moves[:len(frame.mesh)]
         if self.appearance:
             out = fold_shading(out, ratio, edited_mesh, frame.iod)
         # Keep what a parted mouth already showed, unless the warp stretched it (a seam pulled open).
-        kept = cv2.remap(open_mouth_mask((h, w), frame.mesh[:, :2], frame.iod), map_x, map_y, cv2.INTER_LINEAR)
-        kept *= np.clip((2.5 - ratio) / 0.9, 0.0, 1.0)
+        kept = 0.0
+        if lip_gap(frame.mesh) >= OPEN_LIPS * frame.iod:
+            kept = cv2.remap(mouth_mask((h, w), frame.mesh[:, :2], frame.iod), map_x, map_y, cv2.INTER_LINEAR)
+            kept *= np.clip((2.5 - ratio) / 0.9, 0.0, 1.0)
         out = paint_mouth(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, kept)
         out[face.outside] = crop[face.outside]
-        return Edit(out, _moved_points(frame.landmarks, src, dst - src))
+        vertices, weights = face.landmarks_in_mesh
+        return Edit(out, frame.landmarks + np.einsum("ni,nij->nj", weights, moves[vertices]))
