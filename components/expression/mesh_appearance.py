@@ -105,10 +105,14 @@ def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.nd
     colourful = float(np.ptp(lip)) > 6.0
     warm = np.array([1.0, 0.95, 0.86]) if colourful else np.ones(3)  # teeth are ivory; grey stays grey
     # Upper teeth: shown where the upper lip rose or the jaw opened; in the face's light, shaded to the corners.
+    # A widening mouth (lip corners drawn back, as in a smile or lip stretch) bares more of them.
+    src_width = float(np.linalg.norm(src[INNER_UPPER_LIP[-1]] - src[INNER_UPPER_LIP[0]]))
+    widening = max(0.0, width / max(src_width, 1.0) - 1.0)
+    share = float(np.clip(0.35 + 2.5 * widening, 0.35, 0.75))
     lift = max(0.0, float(src[13, 1] - dst[13, 1])) + 0.35 * gap
-    teeth_height = min(0.45 * gap, 0.02 * iod + 0.4 * lift, 0.12 * iod)
+    teeth_height = min(share * gap, 0.02 * iod + 0.35 * lift + share * gap * widening * 4, 0.11 * iod)
     teeth_t = teeth_height / max(gap, 1.0)
-    teeth_colour = np.minimum(235.0 * brightness * warm, 250.0)
+    teeth_colour = np.minimum(205.0 * brightness * warm, 240.0)  # teeth sit in the mouth's shade
     shade = (1.0 - 0.55 * across ** 2) * (1.0 - 0.25 * np.clip(t / max(teeth_t, 1e-3), 0, 1))
     teeth = np.clip(1.0 - (t - teeth_t) / max(0.15 * teeth_t, 1e-3), 0.0, 1.0) * (across < 0.92)
     teeth = cv2.GaussianBlur(teeth.astype(np.float32), (0, 0), max(0.4, feather))
@@ -134,28 +138,34 @@ def _smooth_noise(shape: tuple[int, int], scale: float, seed: int) -> np.ndarray
     return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
 
 
-def fold_shading(image: np.ndarray, ratio: np.ndarray, mesh: np.ndarray, iod: float, strength: float = 1.0,
-                 seed: int = 0) -> np.ndarray:
-    """Darken skin where the warp compressed it (area ratio < 1), by the face's own local contrast.
+FOLD_GAIN = 3.0  # darkening of a fold's valley per unit compression and unit local contrast
 
-    The shading is a smooth profile across the compressed band and varies irregularly along it, so
-    it reads as a fold, never as a drawn stripe."""
+
+def fold_shading(image: np.ndarray, ratio: np.ndarray, iod: float, strength: float = 1.0,
+                 seed: int = 0) -> np.ndarray:
+    """Shade skin where the warp compressed it (triangle area ratio < 1), by the face's own contrast.
+
+    Compressed skin buckles: a valley along the middle of the compressed band, lit ridges beside it
+    (a difference of Gaussians of the compression), varying irregularly along its length, so it
+    reads as a fold, never as a drawn or evenly spaced stripe."""
     compression = np.clip(1.0 - ratio, 0.0, 0.6)
     if float(compression.max()) < 0.03:
         return image
-    # Folds are smooth: compute them where the IOD is ~32 px and scale the result back up.
+    # Folds are smooth: compute them where the IOD is ~64 px and scale the result back up.
     h, w = image.shape[:2]
-    scale = min(1.0, 32.0 / iod)
+    scale = min(1.0, 64.0 / iod)
     small = (max(2, round(w * scale)), max(2, round(h * scale)))
-    iod_small = iod * scale
+    unit = iod * scale
     grey = cv2.resize(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), small, interpolation=cv2.INTER_AREA).astype(np.float32)
-    fold = cv2.GaussianBlur(cv2.resize(compression, small, interpolation=cv2.INTER_AREA), (0, 0),
-                            max(0.6, 0.03 * iod_small))
-    mean = cv2.GaussianBlur(grey, (0, 0), 0.15 * iod_small)
-    local_contrast = np.sqrt(np.maximum(cv2.GaussianBlur(grey ** 2, (0, 0), 0.15 * iod_small) - mean ** 2, 0.0))
-    contrast = np.clip(local_contrast / np.maximum(mean, 1.0), 0.04, 0.25)
-    irregular = 0.55 + 0.9 * _smooth_noise(grey.shape, 0.12 * iod_small, seed)
-    shade = cv2.resize(strength * 1.4 * fold * contrast * irregular, (w, h), interpolation=cv2.INTER_LINEAR)
-    shade[shade < 0.004] = 0.0  # leave untouched skin bit-exact
+    squeezed = cv2.resize(compression, small, interpolation=cv2.INTER_AREA)
+    valley = cv2.GaussianBlur(squeezed, (0, 0), max(0.5, 0.025 * unit)) - \
+        cv2.GaussianBlur(squeezed, (0, 0), max(1.0, 0.08 * unit))
+    mean = cv2.GaussianBlur(grey, (0, 0), 0.15 * unit)
+    local_contrast = np.sqrt(np.maximum(cv2.GaussianBlur(grey ** 2, (0, 0), 0.15 * unit) - mean ** 2, 0.0))
+    contrast = np.clip(local_contrast / np.maximum(mean, 1.0), 0.05, 0.25)
+    irregular = 0.5 + _smooth_noise(grey.shape, 0.1 * unit, seed)
+    shade = strength * FOLD_GAIN * np.where(valley > 0, valley, 0.4 * valley) * contrast * irregular
+    shade = cv2.resize(shade, (w, h), interpolation=cv2.INTER_LINEAR).clip(-0.15, 0.45)
+    shade[np.abs(shade) < 0.004] = 0.0  # leave untouched skin bit-exact
     # Scaling R, G and B together darkens without shifting hue (and keeps grey faces grey).
     return np.clip(image.astype(np.float32) * (1.0 - shade[..., None]) + 0.5, 0, 255).astype(np.uint8)

@@ -45,11 +45,25 @@ FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365
 _LM_MOUTH = {**{i: 1 for i in (49, 50, 51, 52, 53, 61, 62, 63)}, **{i: -1 for i in (55, 56, 57, 58, 59, 65, 66, 67,
                                                                                     4, 5, 6, 7, 8, 9, 10, 11, 12)}}
 _LM_EYES = {**{i: 1 for i in (37, 38, 43, 44, *range(17, 27))}, **{i: -1 for i in (40, 41, 46, 47)}}
+# Soft tissue the 68 landmarks cannot reach (cheeks, nose dorsum, chin): per AU, Gaussian bumps at
+# (u, v) = (outwards from the midline, down from the eye line) on the neutral model face, in IOD
+# units, mirrored to both sides, each moving (outwards, down) by its peak at intensity 1. These
+# make the skin bunch where FACS describes the fold: the cheeks against the lower lids (AU6/AU12),
+# the nose root (AU9), beside the nose wings (AU9/AU10), the chin boss (AU17).
+TISSUE_BUMPS: dict[int, tuple[tuple[tuple[float, float], tuple[float, float], float], ...]] = {
+    6: (((0.45, 0.45), (0.0, -0.06), 0.18), ((0.5, 0.12), (0.0, -0.03), 0.08)),
+    9: (((0.0, 0.22), (0.0, -0.05), 0.1), ((0.16, 0.32), (0.0, -0.05), 0.1), ((0.32, 0.45), (0.0, -0.03), 0.12)),
+    10: (((0.3, 0.62), (0.0, -0.05), 0.12),),
+    12: (((0.5, 0.6), (0.02, -0.05), 0.2),),
+    17: (((0.0, 1.45), (0.0, -0.05), 0.12),),
+}
 SPREAD_IOD = 0.09  # Gaussian radius of a hand move on the mesh
 # Brows carry the forehead above them (skin bunches there, not at the brow), so their moves reach
 # far upwards and little downwards.
 BROWS = tuple(range(17, 27))
-BROW_SPREAD_UP_IOD = 0.35
+BROW_SPREAD_UP_IOD, BROW_SPREAD_DOWN_IOD = 0.35, 0.06
+# Hand moves left out on the mesh: AU4's push on the upper lids would close the glare of anger (AU5).
+HAND_SKIPS = {4: (37, 38, 43, 44)}
 
 
 @dataclass(frozen=True)
@@ -99,8 +113,9 @@ def face_frame(mesh: np.ndarray, landmarks: np.ndarray, model: MeshModel) -> Fac
     similarity = similarity_fit(model.neutral[stable, :2], mesh[stable, :2])
     offset = mesh[:, None, :2] - landmarks[None, :, :]
     radius = np.full(offset.shape[:2], SPREAD_IOD * iod)
-    above_brow = (offset[..., 1] < 0) & np.isin(np.arange(68), BROWS)[None, :]
-    radius[above_brow] = BROW_SPREAD_UP_IOD * iod
+    brow = np.isin(np.arange(68), BROWS)[None, :]
+    radius[brow & (offset[..., 1] < 0)] = BROW_SPREAD_UP_IOD * iod
+    radius[brow & (offset[..., 1] >= 0)] = BROW_SPREAD_DOWN_IOD * iod
     spread = np.exp(-(offset ** 2).sum(-1) / (2 * radius ** 2))
     mouth, eyes = _sides(mesh, iod)
     lm_mouth = np.array([_LM_MOUTH.get(i, 0) for i in range(68)])
@@ -138,8 +153,31 @@ def model_field(frame: FaceFrame, model: MeshModel, au: int) -> np.ndarray:
     return delta @ frame.similarity.T
 
 
+def _canonical_uv(model: MeshModel) -> np.ndarray:
+    """Each vertex of the neutral model face as (signed u, v) in IOD units from the midline / eye line."""
+    n = model.neutral
+    iod = inter_ocular(n)
+    midline = n[[168, 6, 197, 195, 4, 1], 0].mean()
+    eye_line = n[[33, 133, 362, 263], 1].mean()
+    return np.stack([(n[:, 0] - midline) / iod, (n[:, 1] - eye_line) / iod], 1)
+
+
+def tissue_field(frame: FaceFrame, model: MeshModel, au: int) -> np.ndarray:
+    uv = _canonical_uv(model)
+    side = np.sign(uv[:, 0])
+    canonical = np.zeros((len(uv), 2))
+    for (u, v), (du_out, dv), radius in TISSUE_BUMPS.get(au, ()):
+        centre_u = np.where(side < 0, -u, u)  # mirrored bump on each side
+        weight = np.exp(-((uv[:, 0] - centre_u) ** 2 + (uv[:, 1] - v) ** 2) / (2 * radius ** 2))
+        canonical[:, 0] += weight * du_out * side
+        canonical[:, 1] += weight * dv
+    model_iod = inter_ocular(model.neutral)
+    return (canonical * model_iod) @ frame.similarity.T
+
+
 def hand_field(frame: FaceFrame, au: int) -> np.ndarray:
     moves = displaced_landmarks(frame.landmarks, {au: 1.0}) - frame.landmarks
+    moves[list(HAND_SKIPS.get(au, ()))] = 0.0
     weights = frame.spread
     total = np.maximum(weights.sum(1, keepdims=True), 1.0)  # normalise only where moves overlap
     return (weights @ moves) / total
@@ -166,4 +204,6 @@ def au_field(frame: FaceFrame, model: MeshModel, au: int) -> np.ndarray:
         out += model_weight * model_field(frame, model, au)
     if hand_weight and au in AU_MOVES:
         out += hand_weight * hand_field(frame, au)
+    if au in TISSUE_BUMPS:
+        out += tissue_field(frame, model, au)
     return out

@@ -26,7 +26,7 @@ MAX_YAW = 30.0  # degrees: beyond this the frontal model's fields no longer fit 
 # Intensity 1 of an AU, relative to the fields' own scale (model rows and hand tables): set by the
 # recognisability benchmark on real neutral faces and by eye (README, "mesh_warp").
 CALIBRATION = 1.5
-AU_GAIN = {4: 1.3, 12: 1.6, 20: 1.3, 26: 1.4}
+AU_GAIN = {4: 1.5, 12: 2.0, 20: 1.3, 26: 1.4}
 
 
 @dataclass
@@ -158,12 +158,12 @@ class MeshWarpEditor:
         out = cv2.remap(crop, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         edited_mesh = frame.mesh[:, :2] + moves[:len(frame.mesh)]
         if self.appearance:
-            out = fold_shading(out, ratio, edited_mesh, frame.iod)
+            out = fold_shading(out, ratio, frame.iod)
         # Keep what a parted mouth already showed, unless the warp stretched it (a seam pulled open).
         kept = 0.0
         if lip_gap(frame.mesh) >= OPEN_LIPS * frame.iod:
             kept = cv2.remap(mouth_mask((h, w), frame.mesh[:, :2], frame.iod), map_x, map_y, cv2.INTER_LINEAR)
-            kept *= np.clip((2.5 - ratio) / 0.9, 0.0, 1.0)
+            kept *= np.clip((1.8 - ratio) / 0.6, 0.0, 1.0)
         out = paint_mouth(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, kept)
         out[face.outside] = crop[face.outside]
         vertices, weights = face.landmarks_in_mesh
