@@ -55,7 +55,7 @@ def lip_gap(mesh: np.ndarray) -> float:
     return float(np.clip(mesh[list(lower), 1] - mesh[list(upper), 1], 0.0, None).mean())
 
 
-OPEN_LIPS = 0.03  # IOD: below this gap the lips are a closed seam, with no mouth interior to keep
+OPEN_LIPS = 0.06  # IOD: below this gap the lips are (nearly) a seam, with no mouth interior worth keeping
 
 
 CHEEKS = (50, 280, 205, 425, 187, 411)  # mesh points on both cheeks: the face's skin in its own light

@@ -163,7 +163,7 @@ class MeshWarpEditor:
         kept = 0.0
         if lip_gap(frame.mesh) >= OPEN_LIPS * frame.iod:
             kept = cv2.remap(mouth_mask((h, w), frame.mesh[:, :2], frame.iod), map_x, map_y, cv2.INTER_LINEAR)
-            kept *= np.clip((1.8 - ratio) / 0.6, 0.0, 1.0)
+            kept *= np.clip((3.0 - ratio) / 1.0, 0.0, 1.0)
         out = paint_mouth(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, kept)
         out[face.outside] = crop[face.outside]
         vertices, weights = face.landmarks_in_mesh
