@@ -108,7 +108,7 @@ def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.nd
     # A widening mouth (lip corners drawn back, as in a smile or lip stretch) bares more of them.
     src_width = float(np.linalg.norm(src[INNER_UPPER_LIP[-1]] - src[INNER_UPPER_LIP[0]]))
     widening = max(0.0, width / max(src_width, 1.0) - 1.0)
-    share = float(np.clip(0.35 + 2.5 * widening, 0.35, 0.75))
+    share = float(np.clip(0.35 + 2.5 * widening, 0.35, 0.6))
     lift = max(0.0, float(src[13, 1] - dst[13, 1])) + 0.35 * gap
     teeth_height = min(share * gap, 0.02 * iod + 0.35 * lift + share * gap * widening * 4, 0.11 * iod)
     teeth_t = teeth_height / max(gap, 1.0)
@@ -117,7 +117,7 @@ def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.nd
     teeth = np.clip(1.0 - (t - teeth_t) / max(0.15 * teeth_t, 1e-3), 0.0, 1.0) * (across < 0.92)
     teeth = cv2.GaussianBlur(teeth.astype(np.float32), (0, 0), max(0.4, feather))
     colour = cavity * (1 - teeth[..., None]) + (teeth_colour[None, None, :] * shade[..., None]) * teeth[..., None]
-    if gap > 0.12 * iod:  # the jaw is well down: lower teeth edge and tongue show
+    if float(dst[14, 1] - src[14, 1]) > 0.12 * iod:  # the jaw is well down: lower teeth edge and tongue show
         lower_teeth = np.clip((t - (1.0 - 0.05 * iod / gap)) / 0.05, 0.0, 1.0) * (across < 0.6)
         tongue = np.clip((t - 0.6) / 0.25, 0.0, 1.0) * np.clip(1.0 - across / 0.8, 0.0, 1.0)
         tongue_colour = lip * 0.6
