@@ -66,3 +66,9 @@ def test_unknown_au_and_missing_face():
     lm = np.random.RandomState(0).rand(68, 2) * 100
     with pytest.raises(ValueError, match="not supported"):
         AUWarpEditor().edit(crop, lm, {99: 1.0})
+
+
+def test_unilateral_targets_move_one_side(face):
+    crop, lm = face
+    moved = AUWarpEditor(appearance=True).edit(crop, lm, {12: 1.0, 14: 1.0}, side="left").landmarks
+    assert np.allclose(moved[48], lm[48]) and not np.allclose(moved[54], lm[54])

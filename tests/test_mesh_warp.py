@@ -133,3 +133,15 @@ def test_unsupported_action_units_are_named(editor, face):
     with pytest.raises(ValueError, match=r"\[27\].*not supported by mesh_warp"):
         editor.edit(editor.prepare(crop, landmarks), crop, {27: 1.0})
     assert {1, 2, 4, 5, 6, 7, 9, 10, 12, 15, 17, 20, 23, 24, 25, 26} <= set(SUPPORTED_AUS)
+
+
+def test_contempt_moves_one_side_of_the_mouth_only(editor, face):
+    crop, landmarks = face
+    target = emotion_target("contempt", 1.0)
+    assert target.side == "right"
+    edit = editor.edit(editor.prepare(crop, landmarks), crop, target.aus, side=target.side)
+    iod = np.linalg.norm(landmarks[36:42].mean(0) - landmarks[42:48].mean(0))
+    moved = np.linalg.norm(edit.landmarks - landmarks, axis=1) / iod
+    assert moved[48] > 0.04 and moved[54] < 0.2 * moved[48]  # the subject's right corner is on the image left
+    with pytest.raises(ValueError, match="side must be"):
+        editor.edit(editor.prepare(crop, landmarks), crop, target.aus, side="top")

@@ -54,6 +54,7 @@ SCHEMA: tuple[Column, ...] = (
     Column("target_emotion", str, "expression", "emotion label of the target (empty for AU-only targets)"),
     Column("target_intensity", float, "expression", "emotion intensity / polar rho / largest AU intensity"),
     Column("target_aus", dict, "expression", "target AU intensities {\"12\": 0.8, ...}"),
+    Column("target_side", str, "expression", "unilateral target: the subject's side that moves (left|right); empty: both"),
     Column("target_rho", float, "expression", "polar emotion code: intensity"),
     Column("target_theta", float, "expression", "polar emotion code: angle in degrees"),
     Column("editor", str, "expression", "expression editor that made the image"),

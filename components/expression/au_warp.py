@@ -83,7 +83,16 @@ def face_frame(points: np.ndarray) -> tuple[float, float]:
     return float(points[27:31, 0].mean()), float(np.linalg.norm(left - right))
 
 
-def displaced_landmarks(points: np.ndarray, aus: dict[int, float], scale: float = 1.0) -> np.ndarray:
+def image_side(subject_side: str) -> float:
+    """+1 for the image's right half, -1 for its left: the subject's right is on the image left."""
+    if subject_side not in ("left", "right"):
+        raise ValueError(f"side must be 'left' or 'right' (the subject's), not {subject_side!r}")
+    return 1.0 if subject_side == "left" else -1.0
+
+
+def displaced_landmarks(points: np.ndarray, aus: dict[int, float], scale: float = 1.0,
+                        only_side: str | None = None) -> np.ndarray:
+    """Landmarks moved by the AU tables; `only_side` (the subject's left or right) for unilateral AUs."""
     unknown = sorted(set(aus) - set(AU_MOVES))
     if unknown:
         raise ValueError(f"action units {unknown} are not supported by au_warp (supported: {SUPPORTED_AUS})")
@@ -92,6 +101,8 @@ def displaced_landmarks(points: np.ndarray, aus: dict[int, float], scale: float 
     moved = points.copy()
     for au, intensity in aus.items():
         for index, (dx_out, dy) in AU_MOVES[au].items():
+            if only_side and side[index] != image_side(only_side):
+                continue
             moved[index, 0] += dx_out * side[index] * intensity * iod * scale
             moved[index, 1] += dy * intensity * iod * scale
     return moved
@@ -300,14 +311,19 @@ class AUWarpEditor:
         self.strength = strength
         self.appearance = appearance
 
-    def edit(self, crop: np.ndarray, landmarks: np.ndarray, aus: dict[int, float]) -> Edit:
+    def edit(self, crop: np.ndarray, landmarks: np.ndarray, aus: dict[int, float], side: str | None = None) -> Edit:
         aus = {au: v * self.strength * CALIBRATION for au, v in aus.items() if v > 0}
         if not aus:
             return Edit(crop.copy(), landmarks.copy())
-        moved = displaced_landmarks(landmarks, aus)
+        moved = displaced_landmarks(landmarks, aus, only_side=side)
         out = warp(crop, landmarks, moved)
         teeth = aus.get(10, 0.0) + 0.6 * aus.get(12, 0.0) + 0.5 * aus.get(16, 0.0)  # lips drawn off the teeth
         out = paint_cavity(out, landmarks, moved, teeth)
         if self.appearance:
-            out = apply_luminance(out, appearance_layer(moved, aus, crop.shape[0]))
+            layer = appearance_layer(moved, aus, crop.shape[0])
+            if side:  # texture only on the moving half, faded across the midline
+                midline, iod = face_frame(moved)
+                x = np.arange(crop.shape[1], dtype=np.float32) - midline
+                layer = layer * np.clip(0.5 + image_side(side) * x / (0.2 * iod), 0.0, 1.0)[None, :]
+            out = apply_luminance(out, layer)
         return Edit(out, moved)

@@ -32,7 +32,7 @@ class AUWarp:
         self._editor = AUWarpEditor(strength=params.strength, appearance=params.appearance)
 
     def edit_batch(self, crops, landmarks, targets):
-        return [self._editor.edit(c, lm, t.aus) for c, lm, t in zip(crops, landmarks, targets)]
+        return [self._editor.edit(c, lm, t.aus, side=t.side) for c, lm, t in zip(crops, landmarks, targets)]
 
 
 class MeshWarp:
@@ -50,7 +50,7 @@ class MeshWarp:
         for crop, points, target in zip(crops, landmarks, targets):
             if id(crop) not in prepared:
                 prepared[id(crop)] = self._editor.prepare(crop, points)
-            edits.append(self._editor.edit(prepared[id(crop)], crop, target.aus))
+            edits.append(self._editor.edit(prepared[id(crop)], crop, target.aus, side=target.side))
         return edits
 
 

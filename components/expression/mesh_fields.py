@@ -16,7 +16,7 @@ import numpy as np
 from components.common.face_mesh import (INNER_UPPER_LIP, LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS, STABLE_POINTS,
                                          inter_ocular)
 
-from .au_warp import AU_MOVES, displaced_landmarks
+from .au_warp import AU_MOVES, displaced_landmarks, image_side
 from .mesh_model import MeshModel
 
 # AU -> (model weight, hand weight). Chosen per AU by the recognisability benchmark on real faces
@@ -184,8 +184,13 @@ def hand_field(frame: FaceFrame, au: int) -> np.ndarray:
     return (weights @ moves) / total
 
 
-def displacement(frame: FaceFrame, model: MeshModel, aus: dict[int, float]) -> np.ndarray:
-    """(478, 2) pixel moves of the mesh for AU intensities (already calibrated)."""
+def side_weights(model: MeshModel, side: str) -> np.ndarray:
+    """Per vertex, 1 on the subject's `side` of the face, 0 on the other, ramped across the midline."""
+    return np.clip(0.5 + image_side(side) * _canonical_uv(model)[:, 0] / 0.2, 0.0, 1.0)
+
+
+def displacement(frame: FaceFrame, model: MeshModel, aus: dict[int, float], side: str | None = None) -> np.ndarray:
+    """(478, 2) pixel moves of the mesh for AU intensities (already calibrated); `side` for unilateral AUs."""
     unknown = sorted(set(aus) - set(SOURCES))
     if unknown:
         raise ValueError(f"action units {unknown} are not supported by mesh_warp (supported: {SUPPORTED_AUS})")
@@ -194,6 +199,8 @@ def displacement(frame: FaceFrame, model: MeshModel, aus: dict[int, float]) -> n
         if au not in frame.fields:
             frame.fields[au] = au_field(frame, model, au)
         total += intensity * frame.fields[au]
+    if side:
+        total *= side_weights(model, side)[:, None]
     return total
 
 

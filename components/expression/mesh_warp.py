@@ -147,12 +147,12 @@ class MeshWarpEditor:
         return PreparedFace(face_frame(mesh, landmarks, self.model), src, locate(Delaunay(src), landmarks),
                             warp_grid(ring, shape), inside == 0)
 
-    def edit(self, face: PreparedFace, crop: np.ndarray, aus: dict[int, float]) -> Edit:
+    def edit(self, face: PreparedFace, crop: np.ndarray, aus: dict[int, float], side: str | None = None) -> Edit:
         aus = {au: v * self.strength * CALIBRATION * AU_GAIN.get(au, 1.0) for au, v in aus.items() if v > 0}
         frame = face.frame
         if not aus:
             return Edit(crop.copy(), frame.landmarks.copy())
-        moves = np.vstack([displacement(frame, self.model, aus), np.zeros((len(face.src) - len(frame.mesh), 2))])
+        moves = np.vstack([displacement(frame, self.model, aus, side), np.zeros((len(face.src) - len(frame.mesh), 2))])
         h, w = crop.shape[:2]
         map_x, map_y, ratio = backward_map(face.src, face.src + moves, (h, w), face.grid)
         out = cv2.remap(crop, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

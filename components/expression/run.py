@@ -46,6 +46,7 @@ def _row(parent: dict, key: str, target: Target, editor: str, src: np.ndarray, d
         "target_emotion": target.emotion,
         "target_intensity": target.intensity,
         "target_aus": {str(a): v for a, v in sorted(target.aus.items())},
+        "target_side": target.side or "",
         "target_rho": target.rho,
         "target_theta": target.theta,
         "editor": editor,

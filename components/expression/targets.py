@@ -22,8 +22,10 @@ PROTOTYPES: dict[str, dict[int, float]] = {
     "fear": {1: 1.0, 2: 0.5, 4: 1.0, 5: 1.0, 7: 0.4, 20: 1.2, 25: 1.0, 26: 0.5},  # brows up and together, lips stretched
     "anger": {4: 1.0, 5: 0.7, 7: 1.0, 23: 1.0, 24: 0.6, 17: 0.6},  # brows down, lids tight, lips pressed
     "disgust": {9: 1.0, 10: 1.0, 15: 0.6, 16: 0.6, 25: 0.5},
-    "contempt": {12: 0.5, 14: 0.8},  # unilateral in life; rendered as a weak smile with dimpler
+    "contempt": {12: 0.5, 14: 0.8},  # unilateral: R12A+R14A (SIDES)
 }
+# Emotions whose prototype moves one side of the face only (the subject's side).
+SIDES: dict[str, str] = {"contempt": "right"}
 
 # Polar space: one axis per emotion around the circle (circumplex order, valence/arousal-like),
 # neutral at the origin. theta between two axes mixes their neighbours linearly.
@@ -39,6 +41,7 @@ class Target:
     aus: dict[int, float] = field(default_factory=dict)
     rho: float | None = None
     theta: float | None = None
+    side: str | None = None  # a unilateral target moves only the subject's "left" or "right" side
 
     @property
     def code(self) -> str:
@@ -54,7 +57,7 @@ def emotion_target(emotion: str, intensity: float) -> Target:
     if emotion not in PROTOTYPES:
         raise ValueError(f"unknown emotion {emotion!r} (known: {', '.join(EMOTIONS)})")
     aus = {au: round(w * intensity, 4) for au, w in PROTOTYPES[emotion].items()}
-    return Target("emotion", emotion, float(intensity), aus)
+    return Target("emotion", emotion, float(intensity), aus, side=SIDES.get(emotion))
 
 
 def polar_mix(theta_degrees: float) -> tuple[str, str, float]:
