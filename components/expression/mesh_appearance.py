@@ -164,7 +164,7 @@ def fold_shading(image: np.ndarray, ratio: np.ndarray, iod: float, strength: flo
     local_contrast = np.sqrt(np.maximum(cv2.GaussianBlur(grey ** 2, (0, 0), 0.15 * unit) - mean ** 2, 0.0))
     contrast = np.clip(local_contrast / np.maximum(mean, 1.0), 0.05, 0.25)
     irregular = 0.5 + _smooth_noise(grey.shape, 0.1 * unit, seed)
-    shade = strength * FOLD_GAIN * np.where(valley > 0, valley, 0.4 * valley) * contrast * irregular
+    shade = strength * FOLD_GAIN * np.where(valley > 0, valley, 0.15 * valley) * contrast * irregular
     shade = cv2.resize(shade, (w, h), interpolation=cv2.INTER_LINEAR).clip(-0.15, 0.45)
     shade[np.abs(shade) < 0.004] = 0.0  # leave untouched skin bit-exact
     # Scaling R, G and B together darkens without shifting hue (and keeps grey faces grey).

@@ -62,7 +62,7 @@ SPREAD_IOD = 0.09  # Gaussian radius of a hand move on the mesh
 # Brows carry the forehead above them (skin bunches there, not at the brow), so their moves reach
 # far upwards and little downwards.
 BROWS = tuple(range(17, 27))
-BROW_SPREAD_UP_IOD, BROW_SPREAD_DOWN_IOD = 0.35, 0.06
+BROW_SPREAD_UP_IOD, BROW_SPREAD_DOWN_IOD = 0.35, 0.12
 # Hand moves left out on the mesh: AU4's push on the upper lids would close the glare of anger (AU5).
 HAND_SKIPS = {4: (37, 38, 43, 44)}
 

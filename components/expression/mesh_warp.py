@@ -25,8 +25,8 @@ from .mesh_model import MeshModel, load_mesh_model
 MAX_YAW = 30.0  # degrees: beyond this the frontal model's fields no longer fit the face
 # Intensity 1 of an AU, relative to the fields' own scale (model rows and hand tables): set by the
 # recognisability benchmark on real neutral faces and by eye (README, "mesh_warp").
-CALIBRATION = 1.5
-AU_GAIN = {4: 1.5, 9: 1.3, 10: 1.2, 12: 2.0, 20: 1.3, 26: 1.4}
+CALIBRATION = 1.4
+AU_GAIN = {1: 1.2, 4: 1.5, 7: 1.3, 9: 1.3, 10: 1.2, 12: 2.0, 15: 1.4, 20: 1.3, 23: 1.4, 24: 1.4, 26: 1.4}
 
 
 @dataclass
