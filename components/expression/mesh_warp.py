@@ -159,11 +159,14 @@ class MeshWarpEditor:
         edited_mesh = frame.mesh[:, :2] + moves[:len(frame.mesh)]
         if self.appearance:
             out = fold_shading(out, ratio, frame.iod)
-        # Keep what a parted mouth already showed, unless the warp stretched it (a seam pulled open).
+        # Keep what a parted mouth already showed, unless the warp stretched it.
         kept = 0.0
         if lip_gap(frame.mesh) >= OPEN_LIPS * frame.iod:
             kept = cv2.remap(mouth_mask((h, w), frame.mesh[:, :2], frame.iod), map_x, map_y, cv2.INTER_LINEAR)
-            kept *= np.clip((3.0 - ratio) / 1.0, 0.0, 1.0)
+            # Widening is fine (a smile); vertical stretching pulls teeth into bars, so paint there instead.
+            # source rows per output row (< 0.5: a 2x stretch), smoothed over the warp grid's cells
+            vertical_scale = cv2.GaussianBlur(np.gradient(map_y, axis=0), (0, 0), 0.02 * frame.iod)
+            kept *= np.clip((vertical_scale - 0.4) / 0.25, 0.0, 1.0)
         out = paint_mouth(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, kept)
         out[face.outside] = crop[face.outside]
         vertices, weights = face.landmarks_in_mesh
