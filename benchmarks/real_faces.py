@@ -4,6 +4,8 @@
   face); one frame per subject. CK+ is for non-commercial research (README, third-party table).
 - scikit-image `astronaut()` (NASA, public domain) and matplotlib's `grace_hopper.jpg` (US Navy,
   public domain).
+- pyfame==1.0.10, when installed (`pip install --no-deps pyfame==1.0.10`): the first, neutral frame
+  of one sample video per actor, from RAVDESS (CC BY-NC-SA 4.0, its licence file ships beside them).
 
     .venv/bin/python benchmarks/real_faces.py /tmp/real-neutral
     .venv/bin/fersynth identity --backend folder --source /tmp/real-neutral --frame-size 640 \
@@ -53,6 +55,23 @@ def public_domain_photos() -> dict[str, np.ndarray]:
     return photos
 
 
+def ravdess_neutral_frames() -> dict[str, np.ndarray]:
+    root = package_dir("pyfame")
+    if root is None:
+        return {}
+    frames = {}
+    for actor in sorted((root / "data" / "sample").glob("[0-9]*")):
+        videos = sorted(actor.glob("*.mp4"))
+        if not videos:
+            continue
+        capture = cv2.VideoCapture(str(videos[0]))
+        ok, frame = capture.read()
+        capture.release()
+        if ok:
+            frames[f"ravdess_{actor.name}.png"] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    return frames
+
+
 def collect(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -61,7 +80,7 @@ def collect(out: Path) -> list[Path]:
         target = out / f"ckplus_{frame.stem.split('_')[0]}.png"
         cv2.imwrite(str(target), image)
         written.append(target)
-    for name, rgb in public_domain_photos().items():
+    for name, rgb in {**public_domain_photos(), **ravdess_neutral_frames()}.items():
         target = out / name
         cv2.imwrite(str(target), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         written.append(target)

@@ -80,8 +80,9 @@ def test_smile_lifts_the_lip_corners_and_keeps_the_frame_outside_the_face(editor
     assert outside.sum() > 1000 and np.array_equal(edit.image[outside], crop[outside])
 
 
-def test_surprise_opens_the_jaw_onto_a_shaded_mouth_not_stretched_lips(editor, face):
-    crop, landmarks = face
+def test_surprise_opens_the_jaw_onto_a_shaded_mouth_not_stretched_lips(editor, grace_hopper_path):
+    photo = cv2.cvtColor(cv2.imread(str(grace_hopper_path)), cv2.COLOR_BGR2RGB)  # closed lips
+    crop, landmarks = _aligned(photo, 256)
     prepared = editor.prepare(crop, landmarks)
     edit = editor.edit(prepared, crop, emotion_target("surprise", 1.0).aus)
     after = detect_mesh(edit.image)

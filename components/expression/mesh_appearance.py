@@ -138,7 +138,7 @@ def _smooth_noise(shape: tuple[int, int], scale: float, seed: int) -> np.ndarray
     return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
 
 
-FOLD_GAIN = 3.0  # darkening of a fold's valley per unit compression and unit local contrast
+FOLD_GAIN = 4.5  # darkening of a fold's valley per unit compression and unit local contrast
 
 
 def fold_shading(image: np.ndarray, ratio: np.ndarray, iod: float, strength: float = 1.0,
