@@ -5,6 +5,8 @@ grey and colour images.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
@@ -130,15 +132,16 @@ def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.nd
     return out
 
 
-def _smooth_noise(shape: tuple[int, int], scale: float, seed: int) -> np.ndarray:
-    """A smooth random field in [0, 1], features about `scale` pixels across."""
-    h, w = shape
-    cells = (max(2, int(h / scale) + 2), max(2, int(w / scale) + 2))
+@lru_cache(maxsize=8)
+def _smooth_noise(shape: tuple[int, int], cells: tuple[int, int], seed: int) -> np.ndarray:
+    """A smooth random field in [0, 1] of `cells` random values interpolated up to `shape` (cached)."""
     coarse = np.random.default_rng(seed).random(cells).astype(np.float32)
-    return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    noise = cv2.resize(coarse, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    noise.setflags(write=False)
+    return noise
 
 
-FOLD_GAIN = 4.5  # darkening of a fold's valley per unit compression and unit local contrast
+FOLD_GAIN = 6.0  # darkening of a fold's valley per unit compression and unit local contrast
 
 
 def fold_shading(image: np.ndarray, ratio: np.ndarray, iod: float, strength: float = 1.0,
@@ -157,13 +160,17 @@ def fold_shading(image: np.ndarray, ratio: np.ndarray, iod: float, strength: flo
     small = (max(2, round(w * scale)), max(2, round(h * scale)))
     unit = iod * scale
     grey = cv2.resize(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), small, interpolation=cv2.INTER_AREA).astype(np.float32)
-    squeezed = cv2.resize(compression, small, interpolation=cv2.INTER_AREA)
+    # The area ratio is constant per triangle: smooth the triangles away before looking for folds.
+    squeezed = cv2.GaussianBlur(cv2.resize(compression, small, interpolation=cv2.INTER_AREA), (0, 0),
+                                max(0.5, 0.035 * unit))
     valley = cv2.GaussianBlur(squeezed, (0, 0), max(0.5, 0.025 * unit)) - \
         cv2.GaussianBlur(squeezed, (0, 0), max(1.0, 0.08 * unit))
     mean = cv2.GaussianBlur(grey, (0, 0), 0.15 * unit)
     local_contrast = np.sqrt(np.maximum(cv2.GaussianBlur(grey ** 2, (0, 0), 0.15 * unit) - mean ** 2, 0.0))
     contrast = np.clip(local_contrast / np.maximum(mean, 1.0), 0.05, 0.25)
-    irregular = 0.5 + _smooth_noise(grey.shape, 0.1 * unit, seed)
+    feature = 0.1 * unit  # the fold's irregularity along its length, ~0.1 IOD across
+    cells = (max(2, int(grey.shape[0] / feature) + 2), max(2, int(grey.shape[1] / feature) + 2))
+    irregular = 0.7 + 0.6 * _smooth_noise(grey.shape, cells, seed)
     shade = strength * FOLD_GAIN * np.where(valley > 0, valley, 0.15 * valley) * contrast * irregular
     shade = cv2.resize(shade, (w, h), interpolation=cv2.INTER_LINEAR).clip(-0.15, 0.45)
     shade[np.abs(shade) < 0.004] = 0.0  # leave untouched skin bit-exact
