@@ -128,14 +128,11 @@ def face_frame(mesh: np.ndarray, landmarks: np.ndarray, model: MeshModel) -> Fac
 
 def _region_weights(model: MeshModel, au: int) -> np.ndarray:
     """Soft 0-1 weight per vertex of where a model AU may act (in the model's neutral frame)."""
-    n = model.neutral
-    iod = inter_ocular(n)
-    eye_y = n[[33, 133, 362, 263], 1].mean()
-    v = (n[:, 1] - eye_y) / iod
+    v = _canonical_uv(model)[:, 1]
     low, high = _MODEL_REGIONS[au]
     ramp = 0.12
     weight = np.clip((v - low) / ramp + 0.5, 0, 1) * np.clip((high - v) / ramp + 0.5, 0, 1)
-    oval = np.zeros(len(n), bool)
+    oval = np.zeros(len(v), bool)
     oval[list(FACE_OVAL)] = True
     if au in _JAW_AUS:  # the jaw line moves with the jaw, the rest of the outline does not
         oval &= v < 1.1
@@ -154,13 +151,19 @@ def model_field(frame: FaceFrame, model: MeshModel, au: int) -> np.ndarray:
     return delta @ frame.similarity.T
 
 
+_uv_cache: dict[int, np.ndarray] = {}
+
+
 def _canonical_uv(model: MeshModel) -> np.ndarray:
-    """Each vertex of the neutral model face as (signed u, v) in IOD units from the midline / eye line."""
-    n = model.neutral
-    iod = inter_ocular(n)
-    midline = n[[168, 6, 197, 195, 4, 1], 0].mean()
-    eye_line = n[[33, 133, 362, 263], 1].mean()
-    return np.stack([(n[:, 0] - midline) / iod, (n[:, 1] - eye_line) / iod], 1)
+    """Each vertex of the neutral model face as (signed u, v) in IOD units from the midline / eye line
+    (computed once per model)."""
+    if id(model) not in _uv_cache:
+        n = model.neutral
+        iod = inter_ocular(n)
+        midline = n[[168, 6, 197, 195, 4, 1], 0].mean()
+        eye_line = n[[33, 133, 362, 263], 1].mean()
+        _uv_cache[id(model)] = np.stack([(n[:, 0] - midline) / iod, (n[:, 1] - eye_line) / iod], 1)
+    return _uv_cache[id(model)]
 
 
 def tissue_field(frame: FaceFrame, model: MeshModel, au: int) -> np.ndarray:
