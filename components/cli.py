@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the pipeline on this machine through KFP's local runner")
     run.add_argument("--config", help="YAML run config (default: the embedded demo config)")
     run.add_argument("--out", dest="out_dir", help="run folder (default: runs/<timestamp>)")
+    run.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                     help="show every stage's log on the console (it is always in <run>/logs/)")
     comp = sub.add_parser("compile", help="compile the KFP pipelines (pipelines/compiled/*.yaml) for the KFP UI")
     comp.add_argument("--out", dest="out_dir", help="folder for fer_pipeline.yaml and fer_sweep_pipeline.yaml "
                                                     "(default: pipelines/compiled, the checked-in files)")
@@ -130,10 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     try:
         if args.command == "run":
+            from pipelines.console import headline
             from pipelines.local_run import run_local
 
-            summary = run_local(args.config, args.out_dir)
-            print(summary["run_dir"])
+            summary = run_local(args.config, args.out_dir, verbose=args.verbose)
+            print(headline(summary))
             return 0
         if args.command in ("serve", "predict"):
             return _serving_command(args)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import logging
 import time
 import warnings
 from pathlib import Path
@@ -23,7 +22,6 @@ from components.common.manifest import read_stage_info
 from components.stages import STAGES
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
-log = logging.getLogger("fersynth.run")
 
 
 def resolve_config(config_path: str | Path | None) -> dict[str, dict]:
@@ -36,6 +34,26 @@ def resolve_config(config_path: str | Path | None) -> dict[str, dict]:
         raise ConfigError(f"{path}: unknown stage sections {unknown} (known: {sorted(stages)})")
     return {name: build_params(stage.params, sections.get(name, {}), where=f"{path} [{name}]").model_dump(exclude_none=True)
             for name, stage in stages.items()}
+
+
+def headline_numbers(stages: dict) -> dict:
+    """The numbers a user looks at first: how much data, how good, how far from the references."""
+    counts = {name: info.get("counts", {}) for name, info in stages.items()}
+    sets = counts["evaluate"].get("sets", {})
+    kept_distance = stages["select"].get("distances", {}).get("kept vs reference", {})
+    return {
+        "identities": counts["identity"].get("identities"),
+        "images_made": counts["adapt"].get("images"),
+        "images_kept": counts["select"].get("kept"),
+        "train_images": counts["train"].get("train_samples"),
+        "held_out_accuracy": sets.get("synthetic held-out", {}).get("accuracy"),
+        "held_out_macro_f1": sets.get("synthetic held-out", {}).get("macro_f1"),
+        "real_test_accuracy": {name: result.get("accuracy") for name, result in sets.items()
+                               if name != "synthetic held-out"},
+        "fid_kept": kept_distance.get("fid"),
+        "kid_kept": kept_distance.get("kid"),
+        "flagged_identities": counts["privacy"].get("flagged"),
+    }
 
 
 def _lock_run_dir(run_dir: Path):
@@ -51,9 +69,12 @@ def _lock_run_dir(run_dir: Path):
     return handle
 
 
-def run_local(config_path: str | Path | None = None, out_dir: str | Path | None = None) -> dict:
+def run_local(config_path: str | Path | None = None, out_dir: str | Path | None = None,
+              verbose: bool = False) -> dict:
+    """Run the pipeline; the console shows a bar and a result line per stage, <run>/logs/ the rest."""
     from kfp import local
 
+    from pipelines.console import RunConsole
     from pipelines.fer_pipeline import STAGE_OUTPUTS, fer_pipeline
     from pipelines.run_report import write_run_report
 
@@ -68,11 +89,16 @@ def run_local(config_path: str | Path | None = None, out_dir: str | Path | None 
     # interruption resumes: finished stages are reused, a half-done stage continues (stage_cache.py).
     os.environ[stage_cache.ENV] = str(run_dir / "stage-cache")
     started = time.perf_counter()
-    with warnings.catch_warnings():
-        # The runner warns that stage images are not run here; that is the point of the embedded run.
-        warnings.filterwarnings("ignore", message=".*non-Python base image.*")
-        warnings.filterwarnings("ignore", message=".*accelerator.*")
-        task = fer_pipeline(**params)
+    console = RunConsole(run_dir, {task: stage for stage, (task, _) in STAGE_OUTPUTS.items()}, verbose)
+    try:
+        with console, warnings.catch_warnings():
+            # The runner warns that stage images are not run here; that is the point of the embedded run.
+            warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+            warnings.filterwarnings("ignore", message=".*accelerator.*")
+            warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
+            task = fer_pipeline(**params)
+    except RuntimeError as exc:  # KFP says only "Task ... FAILURE"; the console knows the stage and why
+        raise RuntimeError(console.failure()) from exc
     pipeline_dir = Path(task.output.path).parents[1]  # <root>/<pipeline>-<timestamp>
     stages = {}
     for name, (task_name, output) in STAGE_OUTPUTS.items():
@@ -100,8 +126,8 @@ def run_local(config_path: str | Path | None = None, out_dir: str | Path | None 
                                                  ("overall_accuracy", "flagged_groups")}},
         "model_repository": "export",
         "report": "report.html",
+        "headline": headline_numbers(stages),
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     write_run_report(run_dir, summary, stages)
-    log.info("run finished in %.1f s: %s", summary["wall_s"], run_dir)
     return summary

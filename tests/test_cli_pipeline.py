@@ -6,6 +6,7 @@ import yaml
 
 from components.cli import main
 from components.common.manifest import read_manifest
+from pipelines.fer_pipeline import STAGE_OUTPUTS
 from pipelines.local_run import resolve_config
 
 
@@ -48,6 +49,13 @@ def test_embedded_run_goes_through_kfp_local(tmp_path):
     result = subprocess.run([sys.executable, "-m", "components.cli", "run", "--config", str(cfg),
                              "--out", str(run_dir)], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    # The console: one result line per stage and the headline; KFP's executor output is in the logs.
+    console = result.stdout.splitlines()
+    assert len(console) <= 20 and "executor" not in result.stdout + result.stderr, result.stdout
+    assert sorted(line.split()[0] for line in console[:10]) == sorted(STAGE_OUTPUTS), console
+    assert console[10].startswith("run finished in") and console[-1].endswith(str(run_dir / "report.html"))
+    for stage in STAGE_OUTPUTS:
+        assert "Executing task" in (run_dir / "logs" / f"{stage}.log").read_text()
     summary = json.loads((run_dir / "summary.json").read_text())
     counts = summary["stages"]["identity"]["counts"]
     assert counts["planned"] == 6 and counts["identities"] == len(read_manifest(run_dir / "identity"))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from .manifest import MANIFEST_NAME, STAGE_NAME
+from .telemetry import emit_event
 
 ENV = "FERSYNTH_STAGE_CACHE"
 
@@ -36,7 +37,9 @@ def run_cached(stage: str, params, run: Callable, inputs: list[str | Path], outp
     """Run `run(params, *inputs, out, **kwargs)` through the cache if FERSYNTH_STAGE_CACHE is set."""
     root = os.environ.get(ENV)
     if not root:
-        return run(params, *inputs, output, **kwargs)
+        result = run(params, *inputs, output, **kwargs)
+        emit_event("finished", stage=stage, dataset=str(output))
+        return result
     work = Path(root) / f"{stage}-{cache_key(stage, params.model_dump(), list(inputs) + list(kwargs.values()))}"
     if (work / STAGE_NAME).is_file():
         result = json.loads((work / STAGE_NAME).read_text()).get("counts", {})
@@ -47,4 +50,5 @@ def run_cached(stage: str, params, run: Callable, inputs: list[str | Path], outp
     if output.exists():
         shutil.rmtree(output)
     shutil.copytree(work, output, ignore=shutil.ignore_patterns(".journal.jsonl", ".lock", ".cache"))
+    emit_event("finished", stage=stage, dataset=str(output), cached=bool(result.get("cached")))
     return result

@@ -9,6 +9,7 @@ cluster gets it from the `fersynth-telemetry` ConfigMap (charts/fersynth-pipelin
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -95,8 +96,30 @@ class StageTelemetry:
             log.warning("%s: could not push metrics to %s (%s)", self.stage, gateway, exc)
 
 
+# Inside the embedded run a stage's output goes to its log file; the run's console shows one bar
+# per stage from these event lines instead (pipelines/console.py reads them).
+EVENTS_ENV = "FERSYNTH_EVENTS"
+EVENT_PREFIX = "@fersynth "
+
+
+def emit_event(kind: str, **data) -> None:
+    """One machine-readable line on stdout for the embedded run's console; nothing otherwise."""
+    if os.environ.get(EVENTS_ENV) == "1":
+        print(f"{EVENT_PREFIX}{kind} {json.dumps(data, default=str)}", file=sys.stdout, flush=True)
+
+
+class _EventBar(tqdm):
+    """A tqdm whose every refresh is a progress event line instead of a drawn bar."""
+
+    def display(self, msg=None, pos=None):
+        emit_event("progress", desc=self.desc, n=self.n, total=self.total, unit=self.unit)
+        return True
+
+
 def progress(items: Iterable[T], desc: str, total: int | None = None, unit: str = "img") -> Iterable[T]:
     """A progress bar on stderr; FERSYNTH_NO_PROGRESS=1 turns it off (tests, log-only runs)."""
+    if os.environ.get(EVENTS_ENV) == "1":
+        return _EventBar(items, desc=desc, total=total, unit=unit, file=sys.stdout, mininterval=0.5)
     disable = os.environ.get("FERSYNTH_NO_PROGRESS") == "1"
     return tqdm(items, desc=desc, total=total, unit=unit, disable=disable, file=sys.stderr,
                 dynamic_ncols=True, mininterval=0.5)
