@@ -54,6 +54,8 @@ def main() -> None:
     model = fit_pristine(faces[:64])
     detector = FaceDetector(device=args.device)
     net = InceptionFeatures(device=args.device)
+    torchscript = InceptionFeatures(device=args.device, runtime="torchscript")
+    agreement = float(abs(net(faces[:8]) - torchscript(faces[:8])).max())
     results = {
         "brisque_ours_per_s": ours,
         "brisque_reference_package_per_s": theirs,
@@ -61,12 +63,14 @@ def main() -> None:
         "niqe_per_s": rate(lambda: [niqe(f, model) for f in faces[:128]], 128),
         "fr_metrics_all_five_per_s": rate(lambda: [all_metrics(f, faces[0]) for f in faces[:128]], 128),
         "mtcnn_face_check_per_s": rate(lambda: detector.detect(faces[:64]), 64, 1),
-        "inception_features_per_s": rate(lambda: net(faces[:32]), 32, 1),
+        f"inception_features_{net.runtime}_per_s": rate(lambda: net(faces[:32]), 32, 1),
+        "inception_features_torchscript_per_s": rate(lambda: torchscript(faces[:32]), 32, 1),
+        "inception_max_feature_difference": agreement,
     }
     print(json.dumps({"device": args.device, "threads": torch.get_num_threads(), "images": len(faces),
                       "size": list(faces[0].shape)}))
     for name, value in results.items():
-        print(f"{name:<36} {value:10.1f}")
+        print(f"{name:<40} {value:10.1f}" if value >= 0.1 else f"{name:<40} {value:10.1e}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

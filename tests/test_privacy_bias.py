@@ -70,6 +70,20 @@ def test_synthetic_twins_are_counted(crops, tmp_path):
     assert "compared nothing" in (tmp_path / "out" / "privacy.html").read_text()
 
 
+def test_descriptor_pool_gives_what_one_process_gives(crops):
+    from components.common.face_descriptors import DescriptorPool
+
+    variants = [cv2.convertScaleAbs(crops[name], alpha=1 + 0.01 * k, beta=k) for name in crops for k in range(20)]
+    jobs = [(image, True) for image in variants]
+    with DescriptorPool(workers=1) as pool:
+        alone = list(pool.describe(jobs))
+    with DescriptorPool(workers=2) as pool:
+        pooled = list(pool.describe(jobs))
+        assert pool._pool is not None  # 40 jobs: the workers did them
+        assert list(pool.describe(jobs[:2]))[1] is not None  # and serve later calls
+    assert len(pooled) == 40 and all(np.array_equal(a, b) for a, b in zip(alone, pooled))
+
+
 def test_missing_reference_folder_is_a_clear_error(crops, tmp_path):
     data = synthetic_dataset(tmp_path / "syn", {"a": [crops["hopper"]]})
     with pytest.raises(ValueError, match="nowhere.*not a folder"):

@@ -94,6 +94,21 @@ def test_fid_of_a_set_with_itself_is_zero_and_grows_with_noise(inception):
     assert "fewer than 2048" in result["warning"] and result["n_eval"] == 12
 
 
+def test_onnx_runtime_features_agree_with_torchscript(inception, tmp_path, monkeypatch):
+    assert inception.runtime == "onnxruntime"  # the CPU default
+    crops = [cv2.resize(data.astronaut(), (s, s)) for s in (64, 100, 128)] + [data.camera()]
+    torchscript = InceptionFeatures(runtime="torchscript")
+    assert np.abs(inception(crops) - torchscript(crops)).max() < 1e-4
+    # a damaged cached copy is exported again, not trusted
+    monkeypatch.setenv("FERSYNTH_CACHE", str(tmp_path))
+    InceptionFeatures()
+    (cached,) = (tmp_path / "models").glob("fid-inception-*.onnx")
+    cached.write_bytes(b"truncated")
+    again = InceptionFeatures()
+    assert again.runtime == "onnxruntime" and cached.stat().st_size > 1_000_000
+    assert np.abs(again(crops) - torchscript(crops)).max() < 1e-4
+
+
 def test_kid_is_unbiased_near_zero_for_one_distribution():
     rng = np.random.RandomState(0)
     a, b = rng.randn(200, 64), rng.randn(200, 64)

@@ -7,7 +7,12 @@ Model files are read from the installed face-recognition-models package (or FERS
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
+from itertools import islice
+from multiprocessing import get_context
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -54,6 +59,61 @@ class DescriptorExtractor:
         box = dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)), int(round(y1)))
         shape = shape_predictor(rgb, box)
         return np.asarray(network.compute_face_descriptor(rgb, shape), np.float32)
+
+
+_worker_extractor: DescriptorExtractor | None = None
+
+
+def _start_worker() -> None:
+    global _worker_extractor
+    import torch
+
+    torch.set_num_threads(1)  # one core per worker; the pool is the parallelism
+    _worker_extractor = DescriptorExtractor()
+
+
+def _describe_in_worker(job: tuple[np.ndarray, bool]) -> np.ndarray | None:
+    image, aligned = job
+    return _worker_extractor.describe(image, aligned=aligned)
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+class DescriptorPool:
+    """Descriptors of many (image, aligned) jobs, in order. dlib's network runs on one core, so large
+    batches are spread over worker processes, each with its own detector and dlib models. Workers
+    start on the first large batch (starting one costs about as much as 30 descriptors) and serve
+    every later `describe` call until the `with` block ends."""
+
+    MIN_POOLED_JOBS = 32
+
+    def __init__(self, workers: int | None = None):
+        self.workers = usable_cores() if workers is None else workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._local: DescriptorExtractor | None = None
+
+    def __enter__(self) -> "DescriptorPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def describe(self, jobs: Iterable[tuple[np.ndarray, bool]]) -> Iterator[np.ndarray | None]:
+        jobs = iter(jobs)
+        while batch := list(islice(jobs, 32 * max(self.workers, 1))):  # bounded: references can be big photos
+            if self._pool is None and self.workers > 1 and len(batch) >= self.MIN_POOLED_JOBS:
+                # spawn: a forked copy of a process that already ran torch's thread pool can hang
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
+                                                 initializer=_start_worker)
+            if self._pool is not None:
+                yield from self._pool.map(_describe_in_worker, batch, chunksize=4)
+            else:
+                self._local = self._local or DescriptorExtractor()
+                yield from (self._local.describe(image, aligned=aligned) for image, aligned in batch)
 
 
 def distances(queries: np.ndarray, references: np.ndarray) -> np.ndarray:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import time
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 
-from components.common.face_descriptors import DescriptorExtractor, distances, nearest
+from components.common.face_descriptors import DescriptorPool, distances, nearest
 from components.common.imageio import ImageError, atomic_write_bytes, copy_once, read_image
 from components.common.manifest import (IMAGES_DIR, add_columns, identity_key, read_manifest, write_manifest,
                                          write_stage_info)
@@ -32,28 +33,30 @@ def _finite(value: float) -> float | None:
     return round(float(value), 4) if np.isfinite(value) else None
 
 
-def identity_descriptors(in_dir: Path, rows: list[dict], params: PrivacyParams, extractor: DescriptorExtractor,
+def identity_descriptors(in_dir: Path, rows: list[dict], params: PrivacyParams, pool: DescriptorPool,
                          telemetry: StageTelemetry) -> dict[str, np.ndarray]:
+    """Each identity's descriptor: the mean over its first few images, the neutral one first."""
     by_identity: dict[str, list[dict]] = {}
     for row in rows:
         by_identity.setdefault(identity_key(row), []).append(row)
-    descriptors = {}
-    for identity, members in progress(by_identity.items(), desc=f"{STAGE} (identities)", total=len(by_identity)):
+    owners, images = [], []
+    for identity, members in by_identity.items():
         members = sorted(members, key=lambda r: (r.get("target_emotion") != "neutral", r["id"]))
-        found = []
         for row in members[: params.images_per_identity]:
             try:
-                d = extractor.describe(read_image(in_dir / row["path"]), aligned=True)
+                images.append(read_image(in_dir / row["path"]))
+                owners.append(identity)
             except ImageError as exc:
                 telemetry.rejected("unreadable", str(exc))
-                continue
-            if d is not None:
-                found.append(d)
-        if found:
-            descriptors[identity] = np.mean(found, axis=0)
-        else:
+    found: dict[str, list[np.ndarray]] = {}
+    described = pool.describe((image, True) for image in images)
+    for identity, d in zip(owners, progress(described, desc=f"{STAGE} (synthetic)", total=len(images))):
+        if d is not None:
+            found.setdefault(identity, []).append(d)
+    for identity in by_identity:
+        if identity not in found:
             telemetry.rejected("no_descriptor", f"identity {identity}: no face descriptor from its images")
-    return descriptors
+    return {identity: np.mean(found[identity], axis=0) for identity in by_identity if identity in found}
 
 
 def run(params: PrivacyParams, in_dir: str | Path, out_dir: str | Path) -> dict:
@@ -61,22 +64,21 @@ def run(params: PrivacyParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     telemetry = StageTelemetry(STAGE)
     started = time.perf_counter()
     rows = read_manifest(in_dir)
-    extractor = DescriptorExtractor()
-    with telemetry.timed("synthetic"):
-        synthetic = identity_descriptors(in_dir, rows, params, extractor, telemetry)
     problems: list[str] = []
     names, real, thumbnails = [], [], {}
-    with telemetry.timed("reference"):
-        for name, image, aligned in progress(reference_faces(params.reference, problems), desc=f"{STAGE} (real)"):
-            if len(real) >= params.max_reference:
-                break
-            d = extractor.describe(image, aligned=aligned)
-            if d is None:
-                problems.append(f"{name}: no face found")
-                continue
-            names.append(name)
-            real.append(d)
-            thumbnails[name] = image
+    with DescriptorPool() as pool:
+        with telemetry.timed("synthetic"):
+            synthetic = identity_descriptors(in_dir, rows, params, pool, telemetry)
+        with telemetry.timed("reference"):
+            faces = list(islice(reference_faces(params.reference, problems), params.max_reference))
+            described = pool.describe((image, aligned) for _, image, aligned in faces)
+            for (name, image, _), d in zip(faces, progress(described, desc=f"{STAGE} (real)", total=len(faces))):
+                if d is None:
+                    problems.append(f"{name}: no face found")
+                    continue
+                names.append(name)
+                real.append(d)
+                thumbnails[name] = image
     keys = sorted(synthetic)
     queries = np.stack([synthetic[k] for k in keys]) if keys else np.zeros((0, 128), np.float32)
     references = np.stack(real) if real else np.zeros((0, 128), np.float32)
