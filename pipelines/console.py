@@ -44,16 +44,20 @@ RESULT_FORMATS = {
 }
 
 
+def stage_result(stage: str, counts: dict) -> str:
+    """What a stage made of its input, in its own words ('1631 -> 628 images kept')."""
+    try:
+        shown = RESULT_FORMATS[stage]
+        return shown(counts) if callable(shown) else shown.format_map(counts)
+    except (KeyError, ValueError, TypeError, IndexError):
+        return ", ".join(f"{k} {v}" for k, v in counts.items() if isinstance(v, (int, float)) and not
+                         isinstance(v, bool))
+
+
 def result_line(stage: str, info: dict) -> str:
     """'select     1631 -> 628 images kept · refused: not_in_top_k 990 · 64.1 s'"""
     counts = info.get("counts", {})
-    try:
-        shown = RESULT_FORMATS[stage]
-        what = shown(counts) if callable(shown) else shown.format_map(counts)
-    except (KeyError, ValueError, TypeError, IndexError):
-        what = ", ".join(f"{k} {v}" for k, v in counts.items() if isinstance(v, (int, float)) and not
-                         isinstance(v, bool))
-    parts = [f"{stage:<10} {what}"]
+    parts = [f"{stage:<10} {stage_result(stage, counts)}"]
     refused = counts.get("rejected") or {}
     if isinstance(refused, dict) and refused:
         parts.append("refused: " + ", ".join(f"{reason} {n}" for reason, n in

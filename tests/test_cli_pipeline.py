@@ -1,7 +1,11 @@
 import json
+import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 import yaml
 
 from components.cli import main
@@ -81,9 +85,29 @@ def test_embedded_run_goes_through_kfp_local(tmp_path):
     assert summary["privacy"]["references"] >= 1 and (run_dir / summary["privacy"]["report"]).exists()
     assert (run_dir / summary["bias"]["report"]).exists()
     report = (run_dir / summary["report"]).read_text()
-    for heading in ("<h2>Stages</h2>", "<h2>Evaluation</h2>", "<h2>Privacy</h2>", "<h2>Bias</h2>"):
-        assert heading in report
-    assert report.count("data:image/png;base64,") >= 3  # distance histogram, balance and skin-tone plots
+    for heading in ("Where the time went", "Stages", "Faces", "Quality selection", "Evaluation", "Privacy", "Bias"):
+        assert f"<h2>{heading}</h2>" in report
+    assert report.count('class="card"') >= 7 and "true \\ predicted" in report
+    assert report.count("data:image/png;base64,") >= 4  # time chart, distance histogram, balance, skin tone
+    assert report.count("data:image/jpeg;base64,") >= len(images)  # the contact sheet: every edit, full size
+    assert broken_images_in_browser(run_dir / summary["report"], tmp_path) == 0
+
+
+def broken_images_in_browser(report: Path, tmp_path: Path) -> int:
+    """Open the report in headless Chromium and count images that did not decode."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("headless browser check needs Debian's chromium (.ci/run installs it)")
+    probe = tmp_path / "probe.html"
+    probe.write_text(report.read_text().replace("</body>", (
+        '<script>window.addEventListener("load", () => { const all = [...document.images]; document.title = '
+        '"images " + all.length + " broken " + all.filter(i => !i.complete || i.naturalWidth === 0).length; '
+        "});</script></body>")))
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+                          "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r"<title>images (\d+) broken (\d+)</title>", dom)
+    assert found and int(found.group(1)) > 10, dom[:500]
+    return int(found.group(2))
 
 
 def test_demo_config_is_valid_and_big_enough():
