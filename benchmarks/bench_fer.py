@@ -25,14 +25,15 @@ def main() -> None:
     import onnxruntime as ort
 
     from components.export.run import export_onnx
-    from models.fer import DEFAULT_SPECS, build_model
+    from components.common.fer_preprocess import DEFAULT_SPECS
+    from models.fer import build_model
 
     device = torch.device(args.device)
     results = {}
     for name in ("simple_cnn", "resnet18"):
         spec = DEFAULT_SPECS[name]
         torch.manual_seed(0)
-        model = build_model(name, 7, spec).to(device)
+        model = build_model(name, 7, spec.channels, spec.size).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
         x = torch.randn(64, spec.channels, spec.size, spec.size, device=device)
         y = torch.randint(7, (64,), device=device)

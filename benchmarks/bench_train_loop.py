@@ -31,7 +31,7 @@ from models.fer import build_model  # noqa: E402
 def stage_epochs(params: TrainParams, x: np.ndarray, y: np.ndarray, groups: list[str], epochs: int, device) -> list:
     torch.manual_seed(0)
     spec = model_spec(params)
-    model = build_model(params.model, 7, spec).to(device)
+    model = build_model(params.model, 7, spec.channels, spec.size).to(device)
     loader = make_loader(x, y, groups, spec, params)
     optimizer = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=params.lr, total_steps=(epochs + 1) * len(loader))
@@ -45,7 +45,8 @@ def stage_epochs(params: TrainParams, x: np.ndarray, y: np.ndarray, groups: list
 
 def bare_epochs(params: TrainParams, x: np.ndarray, y: np.ndarray, batch: int, epochs: int, device) -> list:
     torch.manual_seed(0)
-    model = build_model(params.model, 7, model_spec(params)).to(device)
+    spec = model_spec(params)
+    model = build_model(params.model, 7, spec.channels, spec.size).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     xs, ys = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     rates = []

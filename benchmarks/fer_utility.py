@@ -26,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from components.common.manifest import read_manifest, write_manifest  # noqa: E402
 from components.evaluate.params import EvaluateParams  # noqa: E402
-from components.evaluate.run import evaluate_set, load_trained  # noqa: E402
-from components.train.datasets import load_dataset  # noqa: E402
+from components.common.fer_model import load_trained  # noqa: E402
+from components.evaluate.run import evaluate_set  # noqa: E402
+from components.common.datasets import load_dataset  # noqa: E402
 from components.train.params import TrainParams  # noqa: E402
 from components.train.run import run as train  # noqa: E402
 

@@ -63,11 +63,12 @@ STAGES: dict[str, Stage] = {
     "export": Stage("export", "components.export.params:ExportParams", "components.export.run:run",
                     "export a trained model (--in: train output) to ONNX + a Triton model repository (--out)",
                     takes_input=True),
-    "sweep": Stage("sweep", "components.train.sweep:SweepParams", "components.train.sweep:run",
+    # A tool of the pipelines layer: it chains train and evaluate over several mixes.
+    "sweep": Stage("sweep", "pipelines.sweep:SweepParams", "pipelines.sweep:run",
                    "train the same model on several real + k x synthetic mixes and print the accuracy table",
                    takes_input=True, in_pipeline=False),
     # Not a pipeline stage: trains the ganmut editor's checkpoint on a labelled face folder.
-    "train-ganmut": Stage("train-ganmut", "components.expression.ganmut_train:GANmutTrainParams",
+    "train-ganmut": Stage("train-ganmut", "components.expression.params:GANmutTrainParams",
                           "components.expression.ganmut_train:run",
                           "train the ganmut expression editor on a labelled folder (--in) into --out",
                           takes_input=True, in_pipeline=False),

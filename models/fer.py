@@ -7,16 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from components.common.fer_preprocess import PreprocessSpec
-
 from .checkpoints import CheckpointError, load_torch_weights
-
-DEFAULT_SPECS = {
-    "compact_cnn": PreprocessSpec(64, True, (0.5,), (0.5,)),
-    "simple_cnn": PreprocessSpec(64, True, (0.5,), (0.5,)),
-    "resnet18": PreprocessSpec(112, False, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-}
-
 
 class SimpleCNN(nn.Module):
     """Table 1: conv32, conv64, pool, drop .25, conv128, pool, conv128, pool, drop .25, dense 1024, drop .5.
@@ -87,12 +78,13 @@ def resnet18(num_outputs: int, in_channels: int = 3, weights: str | Path | None 
     return net
 
 
-def build_model(name: str, num_outputs: int, spec: PreprocessSpec, weights: str | None = None,
+def build_model(name: str, num_outputs: int, channels: int, size: int, weights: str | None = None,
                 weights_sha256: str | None = None) -> nn.Module:
+    """The network `name` for (channels, size, size) inputs and `num_outputs` logits."""
     if name == "compact_cnn":
-        return CompactCNN(num_outputs, spec.channels)
+        return CompactCNN(num_outputs, channels)
     if name == "simple_cnn":
-        return SimpleCNN(num_outputs, spec.channels, spec.size)
+        return SimpleCNN(num_outputs, channels, size)
     if name == "resnet18":
-        return resnet18(num_outputs, spec.channels, weights, weights_sha256)
+        return resnet18(num_outputs, channels, weights, weights_sha256)
     raise ValueError(f"unknown model {name!r} (compact_cnn, simple_cnn, resnet18)")

@@ -20,7 +20,9 @@ from components.privacy.component import privacy_op
 from components.privacy.params import PrivacyParams
 from components.select.component import select_op
 from components.select.params import SelectParams
-from components.train.component import evaluate_op, export_op, sweep_table_op, train_mix_op, train_op
+from components.evaluate.component import evaluate_op, sweep_table_op
+from components.export.component import export_op
+from components.train.component import train_mix_op, train_op
 from components.train.params import TrainParams
 from pipelines.cluster import apply
 

@@ -51,9 +51,9 @@ def test_console_names_the_failing_stage_its_reason_and_log(tmp_path):
         print("Executing task 'train-op'")
         print("Traceback (most recent call last):")
         print('  File "x.py", line 1')
-        print("components.train.datasets.DatasetError: /data/missing: not a directory")
+        print("components.common.datasets.DatasetError: /data/missing: not a directory")
     message = console.failure()
-    assert message.startswith("train failed: components.train.datasets.DatasetError: /data/missing: not a directory")
+    assert message.startswith("train failed: components.common.datasets.DatasetError: /data/missing: not a directory")
     assert str(tmp_path / "logs" / "train.log") in message
     assert shown.getvalue() == ""
 

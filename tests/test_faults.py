@@ -360,7 +360,7 @@ def test_bad_configs_are_refused_before_running(case, tmp_path, capsys):
        "the seed")
 def test_bad_label_rows_are_reported_and_skipped(tmp_path, face_photo):
     from components.annotate.seedlist import load_seed_list
-    from components.train.datasets import load_dataset
+    from components.common.datasets import load_dataset
 
     raf = tmp_path / "raf"
     (raf / "Image" / "aligned").mkdir(parents=True)

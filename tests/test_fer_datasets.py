@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from components.evaluate.metrics import confusion, roc_auc, summary
-from components.train.datasets import (DatasetError, group_kfold, group_split, load_dataset, read_affectnet,
+from components.common.fer_metrics import confusion, roc_auc, summary
+from components.common.datasets import (DatasetError, group_kfold, group_split, load_dataset, read_affectnet,
                                        read_fer2013, read_folder, read_rafdb)
 
 
@@ -67,7 +67,7 @@ def test_dataset_specs_fail_clearly(tmp_path):
 
 
 def test_group_splits_never_share_a_group(tmp_path):
-    from components.train.datasets import Sample
+    from components.common.datasets import Sample
 
     samples = [Sample("happy", f"g{i % 20}", "x") for i in range(200)]
     train, val, test = group_split(samples, (0.7, 0.15, 0.15), seed=1)
@@ -109,7 +109,7 @@ def _emopy_tree(root):
 
 
 def test_emopy_reader_labels_apex_frames_and_neutral_onsets(tmp_path):
-    from components.train.datasets import load_dataset
+    from components.common.datasets import load_dataset
 
     loaded = load_dataset(f"emopy:{_emopy_tree(tmp_path)}")
     got = sorted((s.label, s.group, s.path.name) for s in loaded.samples)
@@ -122,7 +122,7 @@ def test_emopy_reader_labels_apex_frames_and_neutral_onsets(tmp_path):
 
 
 def test_emopy_reader_without_the_package_or_folder(tmp_path):
-    from components.train.datasets import DatasetError, load_dataset
+    from components.common.datasets import DatasetError, load_dataset
 
     with pytest.raises(DatasetError, match="not EmoPy's examples/image_data"):
         load_dataset(f"emopy:{tmp_path}")

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from components.common.manifest import read_manifest
-from components.expression.ganmut_train import GANmutTrainParams, run as train
+from components.expression.ganmut_train import run as train
+from components.expression.params import GANmutTrainParams
 from components.expression.params import ExpressionParams
 from components.expression.run import run as expression_run
 from components.identity.params import IdentityParams

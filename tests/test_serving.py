@@ -18,8 +18,8 @@ from components.export.run import run as export
 from components.serve.client import ClientError, FERClient
 from components.serve.repository import RepositoryError, embedded_copy
 from components.serve.server import EmbeddedTriton, ServerError, free_ports
-from components.train.data import load_arrays
-from components.train.datasets import load_dataset
+from components.common.fer_model import load_arrays
+from components.common.datasets import load_dataset
 
 
 @pytest.fixture(scope="module")

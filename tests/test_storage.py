@@ -141,7 +141,7 @@ def test_embedded_run_with_inputs_and_outputs_in_the_object_store(s3_env, tmp_pa
 
 
 def test_training_datasets_by_s3_uri(s3_env, tmp_path, monkeypatch, astronaut):
-    from components.train.datasets import load_dataset
+    from components.common.datasets import load_dataset
 
     monkeypatch.setenv("FERSYNTH_CACHE", str(tmp_path / "cache"))
     s3_env.bucket("fer-real")

@@ -81,7 +81,7 @@ def test_export_onnx_parity_and_triton_config(toy_dataset, trained, tmp_path):
 def test_sweep_prints_a_table_over_mixes(toy_dataset, tmp_path, capsys):
     import shutil
 
-    from components.train.sweep import SweepParams, run as sweep
+    from pipelines.sweep import SweepParams, run as sweep
 
     real = tmp_path / "real"
     for path in sorted((toy_dataset / "images").glob("*.png"))[:18]:  # 6 'real' identities, folder layout
@@ -102,17 +102,18 @@ def test_resnet18_backbone_weights_from_a_path(tmp_path):
     import torch
     from torchvision.models import resnet18 as tv_resnet18
 
-    from models.fer import DEFAULT_SPECS, build_model
+    from components.common.fer_preprocess import DEFAULT_SPECS
+    from models.fer import build_model
 
     torch.manual_seed(3)
     source = tv_resnet18(weights=None, num_classes=1000)
     torch.save(source.state_dict(), tmp_path / "backbone.pt")
-    model = build_model("resnet18", 7, DEFAULT_SPECS["resnet18"], weights=str(tmp_path / "backbone.pt"))
+    model = build_model("resnet18", 7, 3, DEFAULT_SPECS["resnet18"].size, weights=str(tmp_path / "backbone.pt"))
     assert torch.equal(model.layer1[0].conv1.weight, source.layer1[0].conv1.weight)
     assert model.fc.out_features == 7  # a new head for our classes
     torch.save({"something": torch.zeros(3)}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="no ResNet-18 backbone"):
-        build_model("resnet18", 7, DEFAULT_SPECS["resnet18"], weights=str(tmp_path / "other.pt"))
+        build_model("resnet18", 7, 3, DEFAULT_SPECS["resnet18"].size, weights=str(tmp_path / "other.pt"))
 
 
 def test_identity_batches_keep_identities_whole():
@@ -164,7 +165,7 @@ def test_alignment_travels_from_the_data_to_the_served_config(tmp_path):
 def test_full_photos_are_aligned_like_the_training_crops(astronaut, tmp_path):
     from components.common.faces import FaceDetector, align_most_confident
     from components.evaluate.run import align_photos
-    from components.train.datasets import Sample
+    from components.common.datasets import Sample
 
     write_image(tmp_path / "astronaut.png", astronaut)
     write_image(tmp_path / "blank.png", np.full((200, 200, 3), 90, np.uint8))

@@ -19,7 +19,7 @@ from components.common.imageio import ImageError, read_image, write_image
 from components.common.journal import Journal
 from components.common.manifest import IMAGES_DIR, manifest_digest, read_manifest, write_manifest, write_stage_info
 from components.common.telemetry import StageTelemetry, progress
-from components.expression.run import contact_sheet
+from components.common.sheets import contact_sheet
 
 from .blend import face_region, feathered_alpha, lab_transfer, paste_back, poisson_paste
 from .params import AdaptParams

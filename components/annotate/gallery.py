@@ -12,7 +12,7 @@ import json
 import cv2
 import numpy as np
 
-from components.expression.targets import EMOTIONS
+from components.common.facs import EMOTIONS
 
 from .seedlist import SeedLabel
 

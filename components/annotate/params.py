@@ -6,13 +6,13 @@ from typing import Literal
 from pydantic import Field
 
 from components.common.config import StageParams
-from components.expression.au_warp import SUPPORTED_AUS
+from components.common.facs import ACTION_UNITS
 
 
 class AnnotateParams(StageParams):
     seed_list: str | None = Field(None, description="YAML or CSV (path or s3://) mapping seeds to emotions/AUs")
     prefer: Literal["target", "seed_list"] = Field(
         "target", description="which label wins when an edited image's target and its seed list disagree")
-    au_units: list[int] = Field(list(SUPPORTED_AUS), description="AU columns of the labels table")
+    au_units: list[int] = Field(list(ACTION_UNITS), description="AU columns of the labels table")
     au_threshold: float = Field(0.25, ge=0.0, le=5.0, description="AU intensity at which an AU counts as present")
     gallery_seeds: int = Field(200, ge=0, le=5000, description="seeds shown in the review gallery (0: none)")

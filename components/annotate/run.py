@@ -22,7 +22,7 @@ import numpy as np
 from components.common.imageio import ImageError, atomic_write_bytes, copy_once, read_image
 from components.common.manifest import IMAGES_DIR, read_manifest, write_manifest, write_stage_info
 from components.common.telemetry import StageTelemetry, progress
-from components.expression.targets import EMOTIONS
+from components.common.facs import EMOTIONS
 
 from .gallery import write_gallery
 from .params import AnnotateParams

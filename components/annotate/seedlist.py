@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from components.common import storage
-from components.expression.targets import EMOTIONS
+from components.common.facs import EMOTIONS
 
 
 class SeedListError(ValueError):

@@ -22,7 +22,7 @@ from components.common import storage
 from components.common.imageio import ImageError, atomic_write_bytes
 from components.common.manifest import write_stage_info
 from components.common.telemetry import StageTelemetry, progress
-from components.train.datasets import READERS, Sample, load_dataset
+from components.common.datasets import READERS, Sample, load_dataset
 
 from .params import BiasParams
 from .report import write_report
@@ -98,11 +98,9 @@ def face_crop(sample: Sample, aligned: bool, detector, padding: float) -> np.nda
 
 def model_predictions(params: BiasParams, samples: list[Sample], spec_text: str) -> tuple[dict[int, bool], dict]:
     """{sample index: correct} for the samples the model is scored on, and what was scored."""
-    from components.evaluate.run import load_trained
-    from components.train.data import load_arrays
-    from components.train.run import predict
-
     import torch
+
+    from components.common.fer_model import load_arrays, load_trained, predict
 
     model_dir = storage.local_path(params.model_dir, download=True)
     model, state, preprocess_spec = load_trained(model_dir)

@@ -33,6 +33,14 @@ class PreprocessSpec:
         return cls(int(data["size"]), bool(data["grey"]), tuple(data["mean"]), tuple(data["std"]))
 
 
+# The input each FER network is trained on by default (size, grey, mean, std).
+DEFAULT_SPECS = {
+    "compact_cnn": PreprocessSpec(64, True, (0.5,), (0.5,)),
+    "simple_cnn": PreprocessSpec(64, True, (0.5,), (0.5,)),
+    "resnet18": PreprocessSpec(112, False, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+
+
 def preprocess(images: list[np.ndarray], spec: PreprocessSpec) -> np.ndarray:
     """(N, C, size, size) float32 batch from RGB (or grey) uint8 face crops."""
     out = np.empty((len(images), spec.channels, spec.size, spec.size), np.float32)

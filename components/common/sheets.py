@@ -1,8 +1,12 @@
 """Labelled image grids for people to judge results at a glance (previews, contact sheets)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
+
+from .imageio import read_image, write_image
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -43,3 +47,29 @@ def tiled(images: list[np.ndarray], labels: list[str], columns: int = 8, cell: i
         canvas[y:y + cell, x:x + cell] = cv2.resize(image, (cell, cell), interpolation=cv2.INTER_AREA)
         _put(canvas, label[:14], x + 2, y + cell + 12)
     return canvas
+
+
+def contact_sheet(out: Path, rows: list[dict], identities: int) -> str | None:
+    """Rows: the first identities; columns: their targets in plan order."""
+    if identities == 0 or not rows:
+        return None
+    by_parent: dict[str, list[dict]] = {}
+    for row in rows:
+        by_parent.setdefault(row["parent_id"], []).append(row)
+    parents = list(by_parent)[:identities]
+    columns = max(len(by_parent[p]) for p in parents)
+    widest = next(by_parent[p] for p in parents if len(by_parent[p]) == columns)
+    col_labels = [target_code(r) for r in widest]
+    cells = [[read_image(out / r["path"]) for r in by_parent[p]] for p in parents]
+    grid = labelled_grid(cells, [str(by_parent[p][0]["seed"]) for p in parents], col_labels, corner="seed")
+    write_image(out / "contact_sheet.png", grid)
+    return "contact_sheet.png"
+
+
+def target_code(row: dict) -> str:
+    """Column label: the target without its intensity, which is drawn per identity."""
+    if row["target_kind"] == "emotion":
+        return row["target_emotion"]
+    if row["target_kind"] == "polar":
+        return f"polar {row['target_theta']:g}"
+    return "AU" + "+".join(row["target_aus"])

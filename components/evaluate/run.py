@@ -22,34 +22,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from components.common.fer_preprocess import PreprocessSpec  # noqa: E402
+from components.common.fer_model import load_arrays, load_trained, predict, targets_for  # noqa: E402
 from components.common.imageio import atomic_write_bytes  # noqa: E402
 from components.common.manifest import write_stage_info  # noqa: E402
 from components.common.telemetry import StageTelemetry  # noqa: E402
-from components.train.data import load_arrays  # noqa: E402
-from components.train.datasets import DEFAULT_ALIGNMENT, DatasetError, Sample, load_dataset  # noqa: E402
-from components.train.params import TrainParams  # noqa: E402
-from components.train.run import predict, targets_for  # noqa: E402
-from models.checkpoints import CheckpointError, load_torch_weights  # noqa: E402
-from models.fer import build_model  # noqa: E402
+from components.common.datasets import DEFAULT_ALIGNMENT, DatasetError, Sample, load_dataset  # noqa: E402
 
-from .metrics import roc_auc, summary  # noqa: E402
+from components.common.fer_metrics import roc_auc, summary  # noqa: E402
 from .params import EvaluateParams  # noqa: E402
 
 STAGE = "evaluate"
 log = logging.getLogger("fersynth.evaluate")
-
-
-def load_trained(model_dir: Path, device: str = "cpu"):
-    """(model, checkpoint metadata, preprocessing spec) from a train stage output, without running code."""
-    state = load_torch_weights(model_dir / "model.pt")
-    if not isinstance(state, dict) or "model_state" not in state:
-        raise CheckpointError(f"{model_dir / 'model.pt'}: not a fersynth FER checkpoint")
-    spec = PreprocessSpec.from_json(state["preprocess"])
-    outputs = len(state["classes"]) if state["task"] == "emotion" else len(state["au_units"])
-    model = build_model(state["model"], outputs, spec)
-    model.load_state_dict(state["model_state"])
-    return model.eval().to(device), state, spec
 
 
 def confusion_png(matrix: np.ndarray, classes: list[str], title: str, path: Path) -> None:
@@ -97,7 +80,7 @@ def align_photos(samples: list[Sample], alignment: dict, device: str) -> tuple[l
 def evaluate_set(model, state, spec, samples: list[Sample], params: EvaluateParams,
                  telemetry: StageTelemetry | None = None) -> dict:
     telemetry = telemetry or StageTelemetry(STAGE)
-    train_params = TrainParams.model_validate(json.loads(state["params"]))
+    trained_with = json.loads(state["params"])
     if state["task"] == "emotion":
         samples = [s for s in samples if s.label in state["classes"]]
     telemetry.seen(len(samples))
@@ -115,7 +98,8 @@ def evaluate_set(model, state, spec, samples: list[Sample], params: EvaluatePara
     t0 = time.perf_counter()
     logits = predict(model, arrays, torch.device(params.device), params.batch_size)
     telemetry.produced(len(samples), (time.perf_counter() - t0) / len(samples))
-    targets = targets_for(samples, train_params)
+    targets = targets_for(samples, state["task"], state.get("classes", []), trained_with.get("au_units", []),
+                          trained_with.get("au_threshold", 0.0))
     if state["task"] == "emotion":
         result = summary(targets, logits.argmax(1), state["classes"])
     else:

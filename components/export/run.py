@@ -15,11 +15,11 @@ import numpy as np
 import torch
 
 from components.common import storage
+from components.common.fer_model import load_trained
 from components.common.fer_preprocess import preprocess
 from components.common.imageio import atomic_write_bytes, read_image
 from components.common.manifest import read_manifest, write_stage_info
 from components.common.telemetry import StageTelemetry
-from components.evaluate.run import load_trained
 
 from .params import ExportParams
 

@@ -19,9 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 
-from components.common.config import StageParams
 from components.common.imageio import ImageError, atomic_write_bytes, read_image, write_image
 from components.common.manifest import MANIFEST_NAME
 from components.common.sheets import labelled_grid
@@ -29,31 +27,16 @@ from components.common.telemetry import progress
 from models.checkpoints import CheckpointError, load_torch_weights
 from models.ganmut import GANmutDiscriminator, GANmutGenerator
 
+from .params import GANmutTrainParams
 from .targets import EMOTIONS
 
 log = logging.getLogger("fersynth.ganmut")
 CHECKPOINT = "checkpoint.pt"
 
 
-class GANmutTrainParams(StageParams):
-    steps: int = Field(20000, ge=1, description="generator updates in total (a resumed run continues to it)")
-    image_size: int = Field(128, ge=32, le=512, description="training resolution (a multiple of 32)")
-    batch_size: int = Field(16, ge=1, le=256, description="images per step")
-    base_channels: int = Field(64, ge=4, le=256, description="generator/discriminator width")
-    res_blocks: int = Field(6, ge=0, le=12, description="generator residual blocks")
-    lr: float = Field(1e-4, gt=0, le=1e-2, description="Adam learning rate of both networks")
-    lambda_cls: float = Field(1.0, ge=0, description="emotion classification loss weight")
-    lambda_code: float = Field(5.0, ge=0, description="code regression loss weight")
-    lambda_cycle: float = Field(10.0, ge=0, description="cycle reconstruction loss weight")
-    lambda_attention: float = Field(0.1, ge=0, description="attention mask penalty (keeps edits local)")
-    save_every: int = Field(500, ge=1, description="steps between checkpoints and sample grids")
-    seed: int = Field(0, ge=0, description="random seed")
-    device: str = Field("cpu", description="torch device (cuda for real training)")
-
-
 def find_examples(data_dir: Path) -> tuple[list[tuple[Path, str]], list[str]]:
     """(image path, emotion) pairs and the problems found: an ImageFolder tree or a labelled fersynth dataset."""
-    from components.train.datasets import read_fersynth, read_folder
+    from components.common.datasets import read_fersynth, read_folder
 
     if not data_dir.is_dir():
         raise ValueError(f"{data_dir}: training data directory not found")

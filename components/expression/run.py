@@ -19,7 +19,7 @@ from components.common.journal import Journal
 from components.common.landmarks import LandmarkError, detect_on_aligned
 from components.common.manifest import (FRAMES_DIR, IMAGES_DIR, manifest_digest, read_manifest, write_manifest,
                                         write_stage_info)
-from components.common.sheets import labelled_grid
+from components.common.sheets import contact_sheet
 from components.common.telemetry import StageTelemetry, progress
 
 from .editors import EditRejected, make_editor
@@ -53,32 +53,6 @@ def _row(parent: dict, key: str, target: Target, editor: str, src: np.ndarray, d
         "landmarks68": np.round(src, 2).tolist(),
         "edited_landmarks68": np.round(dst, 2).tolist(),
     }
-
-
-def contact_sheet(out: Path, rows: list[dict], identities: int, label=lambda r: r["id"]) -> str | None:
-    """Rows: the first identities; columns: their targets in plan order."""
-    if identities == 0 or not rows:
-        return None
-    by_parent: dict[str, list[dict]] = {}
-    for row in rows:
-        by_parent.setdefault(row["parent_id"], []).append(row)
-    parents = list(by_parent)[:identities]
-    columns = max(len(by_parent[p]) for p in parents)
-    widest = next(by_parent[p] for p in parents if len(by_parent[p]) == columns)
-    col_labels = [_code(r) for r in widest]
-    cells = [[read_image(out / r["path"]) for r in by_parent[p]] for p in parents]
-    grid = labelled_grid(cells, [str(by_parent[p][0]["seed"]) for p in parents], col_labels, corner="seed")
-    write_image(out / "contact_sheet.png", grid)
-    return "contact_sheet.png"
-
-
-def _code(row: dict) -> str:
-    """Column label: the target without its intensity, which is drawn per identity."""
-    if row["target_kind"] == "emotion":
-        return row["target_emotion"]
-    if row["target_kind"] == "polar":
-        return f"polar {row['target_theta']:g}"
-    return "AU" + "+".join(row["target_aus"])
 
 
 def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path) -> dict:

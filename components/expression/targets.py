@@ -11,21 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-EMOTIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
-
-# Prototype AU sets (EMFACS-style); weights are the AU intensity at emotion intensity 1.
-PROTOTYPES: dict[str, dict[int, float]] = {
-    "neutral": {},
-    "happy": {6: 0.8, 12: 1.0, 25: 0.5},  # a Duchenne smile with the lips parted
-    "sad": {1: 1.0, 4: 0.6, 15: 1.0, 17: 0.4},
-    "surprise": {1: 1.0, 2: 1.0, 5: 0.8, 25: 1.0, 26: 1.0},
-    "fear": {1: 1.0, 2: 0.5, 4: 1.0, 5: 1.0, 7: 0.4, 20: 1.2, 25: 1.0, 26: 0.5},  # brows up and together, lips stretched
-    "anger": {4: 1.0, 5: 0.7, 7: 1.0, 23: 1.0, 24: 0.6, 17: 0.6},  # brows down, lids tight, lips pressed
-    "disgust": {9: 1.0, 10: 1.0, 15: 0.6, 16: 0.6, 25: 0.5},
-    "contempt": {12: 0.5, 14: 0.8},  # unilateral: R12A+R14A (SIDES)
-}
-# Emotions whose prototype moves one side of the face only (the subject's side).
-SIDES: dict[str, str] = {"contempt": "right"}
+from components.common.facs import EMOTIONS, PROTOTYPES, SIDES
 
 # Polar space: one axis per emotion around the circle (circumplex order, valence/arousal-like),
 # neutral at the origin. theta between two axes mixes their neighbours linearly.

@@ -1,4 +1,4 @@
-"""python -m components.identity ... (same as `fersynth identity ...`)."""
+"""python -m components.identity ... (the same as `fersynth identity ...`)."""
 import sys
 
 from components.cli import main

@@ -1,3 +1,4 @@
+"""python -m components.privacy ... (the same as `fersynth privacy ...`)."""
 import sys
 
 from components.cli import main

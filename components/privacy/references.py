@@ -25,7 +25,7 @@ def shipped_samples() -> Iterator[tuple[str, np.ndarray]]:
 
 def reference_faces(specs: list[str], problems: list[str]) -> Iterator[tuple[str, np.ndarray, bool]]:
     """(name, RGB image, is_aligned_crop) for every reference; unreadable files go to `problems`."""
-    from components.train.datasets import READERS, load_dataset
+    from components.common.datasets import READERS, load_dataset
 
     for spec in specs:
         if spec == "samples":

@@ -7,9 +7,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler, WeightedRandomSampler
 
-from components.common.fer_preprocess import PreprocessSpec, preprocess
+from components.common.fer_preprocess import PreprocessSpec
 
-from .datasets import Sample
+from components.common.datasets import Sample
 
 
 def mix(real: list[Sample], synthetic: list[Sample], ratio: float, seed: int) -> list[Sample]:
@@ -22,23 +22,6 @@ def mix(real: list[Sample], synthetic: list[Sample], ratio: float, seed: int) ->
     rng.shuffle(groups)
     keep = set(groups[: int(round(ratio * real_groups))])
     return real + [s for s in synthetic if s.group in keep]
-
-
-def load_arrays(samples: list[Sample], spec: PreprocessSpec) -> tuple[np.ndarray, list[int], list[str]]:
-    """Preprocess every sample once: (N, C, S, S) float32, the indices kept and the problems of the rest.
-    Memory is N x C x S x S x 4 bytes (10k grey 64 px faces: 160 MB)."""
-    from components.common.imageio import ImageError
-    from components.common.telemetry import progress
-
-    arrays, kept, problems = [], [], []
-    for i, sample in enumerate(progress(samples, desc="load faces")):
-        try:
-            arrays.append(preprocess([sample.image()], spec)[0])
-            kept.append(i)
-        except (ImageError, OSError) as exc:
-            problems.append(str(exc))
-    empty = np.zeros((0, spec.channels, spec.size, spec.size), np.float32)
-    return (np.stack(arrays) if arrays else empty), kept, problems
 
 
 class FaceDataset(Dataset):

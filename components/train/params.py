@@ -58,7 +58,7 @@ class TrainParams(StageParams):
 
     @model_validator(mode="after")
     def _check(self) -> "TrainParams":
-        from components.expression.targets import EMOTIONS
+        from components.common.facs import EMOTIONS
 
         unknown = [c for c in self.classes if c not in EMOTIONS]
         if unknown or len(set(self.classes)) != len(self.classes) or len(self.classes) < 2:

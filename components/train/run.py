@@ -21,16 +21,17 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from components.common import storage
-from components.common.fer_preprocess import PreprocessSpec
+from components.common.fer_model import load_arrays, predict, targets_for
+from components.common.fer_preprocess import DEFAULT_SPECS, PreprocessSpec
 from components.common.imageio import atomic_write_bytes
 from components.common.manifest import write_stage_info
 from components.common.telemetry import StageTelemetry, progress
-from components.evaluate.metrics import roc_auc, summary
+from components.common.fer_metrics import roc_auc, summary
 from models.checkpoints import CheckpointError, load_torch_weights
-from models.fer import DEFAULT_SPECS, build_model
+from models.fer import build_model
 
-from .data import FaceDataset, IdentityBatches, balanced_sampler, keep_batch, load_arrays, mix
-from .datasets import Sample, dataset_alignment, group_split, load_dataset
+from .data import FaceDataset, IdentityBatches, balanced_sampler, keep_batch, mix
+from components.common.datasets import Sample, dataset_alignment, group_split, load_dataset
 from .params import TrainParams
 
 STAGE = "train"
@@ -42,11 +43,8 @@ def model_spec(params: TrainParams) -> PreprocessSpec:
     return PreprocessSpec(params.image_size or base.size, base.grey, base.mean, base.std)
 
 
-def targets_for(samples: list[Sample], params: TrainParams) -> np.ndarray:
-    if params.task == "emotion":
-        return np.array([params.classes.index(s.label) for s in samples], dtype=np.int64)
-    return np.array([[float((s.aus or {}).get(str(a), 0.0)) >= params.au_threshold for a in params.au_units]
-                     for s in samples], dtype=np.float32)
+def training_targets(samples: list[Sample], params: TrainParams) -> np.ndarray:
+    return targets_for(samples, params.task, params.classes, params.au_units, params.au_threshold)
 
 
 def _save(path: Path, payload: dict) -> None:
@@ -55,15 +53,6 @@ def _save(path: Path, payload: dict) -> None:
     buf = io.BytesIO()
     torch.save(payload, buf)
     atomic_write_bytes(path, buf.getvalue())
-
-
-@torch.no_grad()
-def predict(model, arrays: np.ndarray, device, batch: int = 256) -> np.ndarray:
-    model.eval()
-    outs = []
-    for start in range(0, len(arrays), batch):
-        outs.append(model(torch.from_numpy(arrays[start:start + batch]).to(device)).float().cpu().numpy())
-    return np.concatenate(outs) if outs else np.zeros((0, 0))
 
 
 def validation_score(logits: np.ndarray, targets: np.ndarray, params: TrainParams) -> dict:
@@ -174,10 +163,10 @@ def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     telemetry.produced(len(train_s) + len(val_s))
     for detail in bad + bad_val:
         telemetry.rejected("unreadable", detail)
-    train_y, val_y = targets_for(train_s, params), targets_for(val_s, params)
+    train_y, val_y = training_targets(train_s, params), training_targets(val_s, params)
     outputs = len(params.classes) if params.task == "emotion" else len(params.au_units)
     weights = storage.fetch_to_local(params.weights, out / ".cache") if params.weights else None
-    model = build_model(params.model, outputs, spec, weights, params.weights_sha256).to(device)
+    model = build_model(params.model, outputs, spec.channels, spec.size, weights, params.weights_sha256).to(device)
     loader = make_loader(train_x, train_y, [s.group for s in train_s], spec, params)
     opt_cls = torch.optim.AdamW if params.optimizer == "adamw" else torch.optim.Adam
     optimizer = opt_cls(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)

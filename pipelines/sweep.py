@@ -18,10 +18,7 @@ from pydantic import Field
 from components.common.config import StageParams
 from components.common.imageio import atomic_write_bytes
 from components.evaluate.params import EvaluateParams
-from components.evaluate.run import run as evaluate
-
-from .params import TrainParams
-from .run import run as train
+from components.train.params import TrainParams
 
 
 class SweepParams(StageParams):
@@ -31,6 +28,9 @@ class SweepParams(StageParams):
 
 
 def run(params: SweepParams, in_dir: str | Path, out_dir: str | Path) -> dict:
+    from components.evaluate.run import run as evaluate  # torch: only when the sweep runs
+    from components.train.run import run as train
+
     out = Path(out_dir)
     table: dict[str, dict[str, float | None]] = {}
     for ratio in params.ratios:

@@ -1,6 +1,6 @@
 """FER dataset readers, one label vocabulary, identity-disjoint splits.
 
-Every reader returns `Sample`s labelled in fersynth's vocabulary (components.expression.targets.EMOTIONS:
+Every reader returns `Sample`s labelled in fersynth's vocabulary (components.common.facs.EMOTIONS:
 neutral, happy, sad, surprise, fear, disgust, anger, contempt), with the explicit mapping from
 the dataset's own class order below, and a `group` (subject or synthetic seed) for splits.
 
@@ -25,7 +25,7 @@ import numpy as np
 
 from components.common.imageio import read_image
 from components.common.manifest import MANIFEST_NAME, read_manifest
-from components.expression.targets import EMOTIONS
+from components.common.facs import EMOTIONS
 
 log = logging.getLogger("fersynth.datasets")
 

@@ -1,0 +1,23 @@
+"""fersynth's FACS vocabulary, shared by every stage: the emotion labels, the action units a label
+table has columns for, and the EMFACS-style prototype of each emotion."""
+from __future__ import annotations
+
+EMOTIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
+
+# Prototype AU sets (EMFACS-style); weights are the AU intensity at emotion intensity 1.
+PROTOTYPES: dict[str, dict[int, float]] = {
+    "neutral": {},
+    "happy": {6: 0.8, 12: 1.0, 25: 0.5},  # a Duchenne smile with the lips parted
+    "sad": {1: 1.0, 4: 0.6, 15: 1.0, 17: 0.4},
+    "surprise": {1: 1.0, 2: 1.0, 5: 0.8, 25: 1.0, 26: 1.0},
+    "fear": {1: 1.0, 2: 0.5, 4: 1.0, 5: 1.0, 7: 0.4, 20: 1.2, 25: 1.0, 26: 0.5},  # brows up and together, lips stretched
+    "anger": {4: 1.0, 5: 0.7, 7: 1.0, 23: 1.0, 24: 0.6, 17: 0.6},  # brows down, lids tight, lips pressed
+    "disgust": {9: 1.0, 10: 1.0, 15: 0.6, 16: 0.6, 25: 0.5},
+    "contempt": {12: 0.5, 14: 0.8},  # unilateral: R12A+R14A (SIDES)
+}
+# Emotions whose prototype moves one side of the face only (the subject's side).
+SIDES: dict[str, str] = {"contempt": "right"}
+
+# The action units fersynth's editors move and its label tables have columns for (AU43, eyes closed,
+# is mesh_warp's only extra one and is not a label column).
+ACTION_UNITS = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 16, 17, 20, 23, 24, 25, 26)
