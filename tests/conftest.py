@@ -6,6 +6,21 @@ import pytest
 
 os.environ.setdefault("FERSYNTH_NO_PROGRESS", "1")
 
+# Test tiers. `integration`: a test that starts a real server (S3, Triton, Pushgateway/Prometheus),
+# runs the whole pipeline or drives a browser; marked explicitly or through the fixtures below.
+# `unit`: everything else (`pytest -m unit` is the quick loop). `slow`: benchmarks CI skips.
+INTEGRATION_FIXTURES = {"s3_server", "s3_env", "server", "pushgateway"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("slow") or item.get_closest_marker("integration"):
+            continue
+        if INTEGRATION_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.integration)
+        else:
+            item.add_marker(pytest.mark.unit)
+
 
 @pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:

@@ -39,6 +39,7 @@ def test_missing_weights_is_a_clear_error(tmp_path, capsys):
     assert "none.pkl: weights file not found" in capsys.readouterr().err
 
 
+@pytest.mark.integration  # a whole pipeline run
 def test_embedded_run_goes_through_kfp_local(tmp_path):
     cfg = tmp_path / "small.yaml"
     cfg.write_text(yaml.safe_dump({"identity": {"count": 6, "preview_seeds": 2, "pca_samples": 128,
@@ -131,6 +132,7 @@ def test_pipeline_compiles_with_the_stage_image(tmp_path):
     assert defaults["backend"] == "dcgan64" and "weights" not in defaults  # None values left out
 
 
+@pytest.mark.integration  # a whole pipeline run
 def test_rerun_after_a_failure_reuses_finished_stages(tmp_path):
     """A run that dies in train keeps identity..annotate; the re-run reuses them and finishes."""
     base = {"identity": {"count": 6, "preview_seeds": 0, "pca_samples": 128, "pca_components": 4},

@@ -37,6 +37,7 @@ def test_checked_in_pipelines_are_current(compiled, tmp_path):
         "pipelines/compiled/fer_sweep_pipeline.yaml is stale: run `fersynth compile`"
 
 
+@pytest.mark.integration  # a whole pipeline run
 def test_sweep_pipeline_runs_mixes_in_parallel_locally(tmp_path, monkeypatch):
     import csv
 

@@ -105,7 +105,7 @@ def test_torn_files_from_a_crash_are_never_read_as_complete(clean_identity_run, 
     manifest_rows = read_manifest(out)
     victim = manifest_rows[-1]["id"]
     lines = (out / ".journal.jsonl").read_text().splitlines()
-    (out / ".journal.jsonl").write_text("\n".join(l for l in lines if f'"{victim}"' not in l) + "\n" +
+    (out / ".journal.jsonl").write_text("\n".join(line for line in lines if f'"{victim}"' not in line) + "\n" +
                                         lines[-1][: len(lines[-1]) // 2])  # and a torn journal line
     image = out / "images" / f"{victim}.png"
     image.write_bytes(image.read_bytes()[:200])
@@ -118,6 +118,7 @@ def test_torn_files_from_a_crash_are_never_read_as_complete(clean_identity_run, 
 
 @fault("K3", "crash", "SIGKILL the whole `fersynth run` (runner and stage processes) during the expression "
        "stage, then re-run", "finished stages are reused from the stage cache, the run completes")
+@pytest.mark.integration  # a whole pipeline run
 def test_killed_embedded_run_resumes(tmp_path):
     config = tmp_path / "small.yaml"
     config.write_text(yaml.safe_dump({

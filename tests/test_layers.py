@@ -98,3 +98,11 @@ def test_every_stage_folder_has_the_same_shape():
         folder = REPO / "components" / name
         missing = [f for f in ("params.py", "run.py", "component.py", "__main__.py") if not (folder / f).is_file()]
         assert not missing, f"components/{name} lacks {missing}"
+
+
+def test_the_tree_is_clean_under_the_linter():
+    """ruff with the project's settings (pyproject.toml): unused names, undefined names, style."""
+    ruff = Path(sys.executable).with_name("ruff")
+    result = subprocess.run([str(ruff), "check", "--no-cache", str(REPO)], capture_output=True, text=True, cwd=REPO,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:]

@@ -97,6 +97,7 @@ def test_stage_writes_its_dataset_to_a_bucket(s3_env, tmp_path, monkeypatch):
     shutil.rmtree(tmp_path / "back")
 
 
+@pytest.mark.integration  # a whole pipeline run
 def test_embedded_run_with_inputs_and_outputs_in_the_object_store(s3_env, tmp_path):
     """Weights and seed list come from the bucket, the model repository goes back to it."""
     import json

@@ -16,10 +16,10 @@ import numpy as np
 
 from components.common.faces import align, paste_matrix
 from components.common.imageio import ImageError, read_image, write_image
-from components.common.journal import Journal
-from components.common.manifest import IMAGES_DIR, manifest_digest, read_manifest, write_manifest, write_stage_info
-from components.common.telemetry import StageTelemetry, progress
+from components.common.manifest import IMAGES_DIR, manifest_digest, read_manifest, write_manifest
+from components.common.telemetry import progress
 from components.common.sheets import contact_sheet
+from components.common.stage_run import StageRun
 
 from .blend import face_region, feathered_alpha, lab_transfer, paste_back, poisson_paste
 from .params import AdaptParams
@@ -56,8 +56,8 @@ def finish(frame: np.ndarray, row: dict, params: AdaptParams) -> np.ndarray:
 
 def run(params: AdaptParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     in_dir, out = Path(in_dir), Path(out_dir)
-    telemetry = StageTelemetry(STAGE)
-    started = time.perf_counter()
+    stage = StageRun(STAGE, params, out)
+    telemetry = stage.telemetry
     rows_in = read_manifest(in_dir)
     missing = [c for c in ("frame_path", "align_matrix", "landmarks", "landmarks68", "edited_landmarks68")
                if rows_in and c not in rows_in[0]]
@@ -65,7 +65,7 @@ def run(params: AdaptParams, in_dir: str | Path, out_dir: str | Path) -> dict:
         raise ValueError(f"{in_dir}: not an expression dataset (manifest lacks {missing})")
     input_digest = manifest_digest(in_dir)
     frames: dict[str, np.ndarray] = {}  # one identity's frame serves all its expressions
-    with Journal(out, {"params": params.model_dump(), "input": input_digest}) as journal:
+    with stage.journal(input_digest) as journal:
         for row in progress(rows_in, desc=STAGE):
             if journal.finished(row["id"]):
                 continue
@@ -105,11 +105,8 @@ def run(params: AdaptParams, in_dir: str | Path, out_dir: str | Path) -> dict:
             sheet = contact_sheet(out, rows, params.sheet_identities)
         rejected = journal.rejection_counts()
         counts = {"images_in": len(rows_in), "images": len(rows), "rejected": rejected}
-        telemetry.timings["total"] = time.perf_counter() - started
-        write_stage_info(out, STAGE, params.model_dump(), counts, telemetry.timings,
-                         extra={"contact_sheet": sheet, "input": input_digest,
-                                "problems": [e["detail"] for e in journal.rejected.values()][:1000]})
-    telemetry.push()
+        stage.finish(counts, contact_sheet=sheet, input=input_digest,
+                     problems=[e["detail"] for e in journal.rejected.values()][:1000])
     if not rows:
         raise RuntimeError(f"{STAGE}: no images produced in {out} (rejected: {rejected})")
     return counts

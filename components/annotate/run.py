@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from pathlib import Path
 
 import numpy as np
 
 from components.common.imageio import ImageError, atomic_write_bytes, copy_once, read_image
-from components.common.manifest import IMAGES_DIR, read_manifest, write_manifest, write_stage_info
-from components.common.telemetry import StageTelemetry, progress
+from components.common.manifest import IMAGES_DIR, read_manifest, write_manifest
+from components.common.telemetry import progress
 from components.common.facs import EMOTIONS
+from components.common.stage_run import StageRun
 
 from .gallery import write_gallery
 from .params import AnnotateParams
@@ -72,8 +72,8 @@ def labels_table(rows: list[dict], au_units: list[int], threshold: float) -> tup
 
 def run(params: AnnotateParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     in_dir, out = Path(in_dir), Path(out_dir)
-    telemetry = StageTelemetry(STAGE)
-    started = time.perf_counter()
+    stage = StageRun(STAGE, params, out)
+    telemetry = stage.telemetry
     rows_in = read_manifest(in_dir)
     seed_labels = load_seed_list(params.seed_list) if params.seed_list else {}
     present_seeds = {r.get("seed") for r in rows_in}
@@ -125,11 +125,8 @@ def run(params: AnnotateParams, in_dir: str | Path, out_dir: str | Path) -> dict
               "seed_list_seeds": len(seed_labels), "seed_list_unused": len(unused),
               "labelled_from_seed_list": sum(r["label_source"] == "seed_list" for r in rows),
               "rejected": dict(telemetry.rejections)}
-    telemetry.timings["total"] = time.perf_counter() - started
-    write_stage_info(out, STAGE, params.model_dump(), counts, telemetry.timings,
-                     extra={"disagreements": disagreements[:1000], "unused_seeds": unused[:1000],
-                            "problems": problems[:1000], "gallery": gallery})
-    telemetry.push()
+    stage.finish(counts, disagreements=disagreements[:1000], unused_seeds=unused[:1000], problems=problems[:1000],
+                 gallery=gallery)
     if not rows:
         raise RuntimeError(f"{STAGE}: no images to label in {in_dir}")
     return counts

@@ -20,9 +20,9 @@ import numpy as np
 
 from components.common import storage
 from components.common.imageio import ImageError, atomic_write_bytes
-from components.common.manifest import write_stage_info
-from components.common.telemetry import StageTelemetry, progress
+from components.common.telemetry import progress
 from components.common.datasets import READERS, Sample, load_dataset
+from components.common.stage_run import StageRun
 
 from .params import BiasParams
 from .report import write_report
@@ -138,8 +138,8 @@ def run(params: BiasParams, in_dir: str | Path, out_dir: str | Path, model_dir: 
     out.mkdir(parents=True, exist_ok=True)
     if model_dir:
         params = params.model_copy(update={"model_dir": str(model_dir)})
-    telemetry = StageTelemetry(STAGE)
-    started = time.perf_counter()
+    stage = StageRun(STAGE, params, out)
+    telemetry = stage.telemetry
     spec_text = dataset_spec(in_dir)
     fmt = spec_text.partition(":")[0]
     identities = manifest_identities(spec_text)
@@ -211,10 +211,8 @@ def run(params: BiasParams, in_dir: str | Path, out_dir: str | Path, model_dir: 
     atomic_write_bytes(out / "bias.json", json.dumps({**summary, "problem_list": problems[:1000]}, indent=2).encode())
     with telemetry.timed("report"):
         write_report(out / "bias.html", summary, labels, per_identity, ita_values)
-    telemetry.timings["total"] = time.perf_counter() - started
     counts = {"images": len(samples), "identities": len(per_identity), "overall_accuracy": overall,
               "flagged_groups": sum(r["flagged"] for rows in summary["groups"].values() for r in rows),
               "problems": len(problems)}
-    write_stage_info(out, STAGE, params.model_dump(), counts, telemetry.timings, extra={"report": "bias.html"})
-    telemetry.push()
+    stage.finish(counts, report="bias.html")
     return counts

@@ -24,11 +24,11 @@ import torch  # noqa: E402
 
 from components.common.fer_model import load_arrays, load_trained, predict, targets_for  # noqa: E402
 from components.common.imageio import atomic_write_bytes  # noqa: E402
-from components.common.manifest import write_stage_info  # noqa: E402
 from components.common.telemetry import StageTelemetry  # noqa: E402
 from components.common.datasets import DEFAULT_ALIGNMENT, DatasetError, Sample, load_dataset  # noqa: E402
 
 from components.common.fer_metrics import roc_auc, summary  # noqa: E402
+from components.common.stage_run import StageRun  # noqa: E402
 from .params import EvaluateParams  # noqa: E402
 
 STAGE = "evaluate"
@@ -120,8 +120,8 @@ def run(params: EvaluateParams, in_dir: str | Path, out_dir: str | Path, model_d
     if not (model_dir / "model.pt").is_file():
         raise ValueError(f"{model_dir}: no model.pt (give --model-dir, the train stage's output)")
     out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    telemetry = StageTelemetry(STAGE)
+    stage = StageRun(STAGE, params, out)
+    telemetry = stage.telemetry
     model, state, spec = load_trained(model_dir, params.device)
     split = json.loads((model_dir / "split.json").read_text())
     held_out = set(split["test_groups"])
@@ -172,7 +172,5 @@ td,th{{border:1px solid #ccc;padding:4px 8px}}</style></head><body><h1>Evaluatio
     (out / "report.html").write_text(page, encoding="utf-8")
     headline = results["synthetic held-out"]
     counts = {"sets": {n: {k: r.get(k) for k in ("n", "accuracy", "macro_f1", "mean_auc")} for n, r in results.items()}}
-    write_stage_info(out, STAGE, params.model_dump(), counts, {"total": time.perf_counter() - started},
-                     extra={"report": "report.html", "headline": {k: headline.get(k) for k in (key, "macro_f1")}})
-    telemetry.push()
+    stage.finish(counts, report="report.html", headline={k: headline.get(k) for k in (key, "macro_f1")})
     return counts

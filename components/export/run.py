@@ -8,7 +8,6 @@ which must stay below the tolerance or the stage fails).
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +17,8 @@ from components.common import storage
 from components.common.fer_model import load_trained
 from components.common.fer_preprocess import preprocess
 from components.common.imageio import atomic_write_bytes, read_image
-from components.common.manifest import read_manifest, write_stage_info
-from components.common.telemetry import StageTelemetry
+from components.common.manifest import read_manifest
+from components.common.stage_run import StageRun
 
 from .params import ExportParams
 
@@ -105,8 +104,8 @@ def run(params: ExportParams, in_dir: str | Path, out_dir: str | Path, dataset_d
     """`in_dir` is the train stage's output; real images for the parity check come from `dataset_dir`
     (default: the dataset recorded by training) or, failing that, the test images of scikit-image."""
     model_dir, out = Path(in_dir), Path(out_dir)
-    started = time.perf_counter()
-    telemetry = StageTelemetry(STAGE)
+    stage = StageRun(STAGE, params, out)
+    telemetry = stage.telemetry
     model, state, spec = load_trained(model_dir)
     model = model.cpu().eval()
     outputs = len(state["classes"]) if state["task"] == "emotion" else len(state["au_units"])
@@ -132,13 +131,11 @@ def run(params: ExportParams, in_dir: str | Path, out_dir: str | Path, dataset_d
     if diff >= params.parity_tolerance:
         raise RuntimeError(f"ONNX parity check failed: max |torch - onnxruntime| = {diff:.2e} "
                            f">= {params.parity_tolerance:.0e}")
-    atomic_write_bytes(out / params.name / "config.pbtxt", triton_config(params, spec, labels, state["task"], alignment).encode())
+    config = triton_config(params, spec, labels, state["task"], alignment)
+    atomic_write_bytes(out / params.name / "config.pbtxt", config.encode())
     atomic_write_bytes(out / params.name / "labels.txt", ("\n".join(labels) + "\n").encode())
     if params.repository:
         storage.upload_dir(out, params.repository)
     counts = {"onnx_bytes": onnx_path.stat().st_size, "parity_max_abs_diff": diff, "outputs": outputs}
-    write_stage_info(out, STAGE, params.model_dump(), counts, {"total": time.perf_counter() - started},
-                     extra={"model": f"{params.name}/{params.version}/model.onnx", "labels": labels})
     telemetry.produced(len(faces))  # parity images checked; the model is the product
-    telemetry.push()
-    return counts
+    return stage.finish(counts, model=f"{params.name}/{params.version}/model.onnx", labels=labels)

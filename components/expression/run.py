@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from components.common.imageio import ImageError, copy_once, read_image, write_image
-from components.common.journal import Journal
 from components.common.landmarks import LandmarkError, detect_on_aligned
-from components.common.manifest import (FRAMES_DIR, IMAGES_DIR, manifest_digest, read_manifest, write_manifest,
-                                        write_stage_info)
+from components.common.manifest import (FRAMES_DIR, IMAGES_DIR, manifest_digest, read_manifest, write_manifest)
 from components.common.sheets import contact_sheet
-from components.common.telemetry import StageTelemetry, progress
+from components.common.telemetry import progress
+from components.common.stage_run import StageRun
 
 from .editors import EditRejected, make_editor
 from .params import ExpressionParams
@@ -57,11 +56,11 @@ def _row(parent: dict, key: str, target: Target, editor: str, src: np.ndarray, d
 
 def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     in_dir, out = Path(in_dir), Path(out_dir)
-    telemetry = StageTelemetry(STAGE)
-    started = time.perf_counter()
+    stage = StageRun(STAGE, params, out)
+    telemetry = stage.telemetry
     parents = read_manifest(in_dir)[: params.max_identities]
     input_digest = manifest_digest(in_dir)
-    with Journal(out, {"params": params.model_dump(), "input": input_digest}) as journal:
+    with stage.journal(input_digest) as journal:
         with telemetry.timed("load"):
             editor = make_editor(params, out / ".cache")
         plan = []  # (parent, [(key, target)])
@@ -119,11 +118,8 @@ def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path) -> di
         rejected = journal.rejection_counts()
         counts = {"identities_in": len(parents), "planned": total, "images": len(rows), "rejected": rejected,
                   "per_emotion": _per_emotion(rows)}
-        telemetry.timings["total"] = time.perf_counter() - started
         problems = sorted({e["detail"] for e in journal.rejected.values()})
-        write_stage_info(out, STAGE, params.model_dump(), counts, telemetry.timings,
-                         extra={"contact_sheet": sheet, "problems": problems[:1000], "input": input_digest})
-    telemetry.push()
+        stage.finish(counts, contact_sheet=sheet, problems=problems[:1000], input=input_digest)
     if not rows:
         raise RuntimeError(f"{STAGE}: no images produced in {out} (rejected: {rejected})")
     return counts

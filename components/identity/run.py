@@ -17,10 +17,10 @@ import numpy as np
 
 from components.common.faces import FaceDetector, align
 from components.common.imageio import ImageError, read_image, write_image
-from components.common.journal import Journal
-from components.common.manifest import FRAMES_DIR, IMAGES_DIR, write_manifest, write_stage_info
+from components.common.manifest import FRAMES_DIR, IMAGES_DIR, write_manifest
 from components.common.sheets import labelled_grid, tiled
-from components.common.telemetry import StageTelemetry, progress
+from components.common.telemetry import progress
+from components.common.stage_run import StageRun
 
 from .folder import list_photos, load_photo
 from .generators import GanBackend, make_gan_backend
@@ -110,9 +110,9 @@ def _write_preview(out: Path, params: IdentityParams, gan: GanBackend | None, ro
 def run(params: IdentityParams, out_dir: str | Path) -> dict:
     """Run the stage into `out_dir` (resuming a crashed run of the same parameters); returns the summary."""
     out = Path(out_dir)
-    telemetry = StageTelemetry(STAGE)
-    started = time.perf_counter()
-    with Journal(out, params.model_dump()) as journal:
+    stage = StageRun(STAGE, params, out)
+    telemetry = stage.telemetry
+    with stage.journal() as journal:
         gan: GanBackend | None = None
         skipped_files: list[str] = []
         with telemetry.timed("load"):
@@ -173,11 +173,7 @@ def run(params: IdentityParams, out_dir: str | Path) -> dict:
             rejected["not_an_image"] = len(skipped_files)
         counts = {"planned": len(jobs), "identities": len(rows), "rejected": rejected}
         problems = skipped_details + [e["detail"] for e in journal.rejected.values()]
-        telemetry.timings["total"] = time.perf_counter() - started
-        write_stage_info(out, STAGE, params.model_dump(), counts, telemetry.timings,
-                         extra={"preview": preview, "problems": problems[:1000],
-                                "source": gan.source if gan else params.source})
-    telemetry.push()
+        stage.finish(counts, preview=preview, problems=problems[:1000], source=gan.source if gan else params.source)
     if not rows:
         raise RuntimeError(f"{STAGE}: no identities produced in {out} (rejected: {rejected})")
     return counts

@@ -10,7 +10,6 @@ Output: the dataset (minus dropped identities) with privacy_* columns, privacy.j
 from __future__ import annotations
 
 import json
-import time
 from itertools import islice
 from pathlib import Path
 
@@ -18,9 +17,9 @@ import numpy as np
 
 from components.common.face_descriptors import DescriptorPool, distances, nearest
 from components.common.imageio import ImageError, atomic_write_bytes, copy_once, read_image
-from components.common.manifest import (IMAGES_DIR, add_columns, identity_key, read_manifest, write_manifest,
-                                         write_stage_info)
+from components.common.manifest import (IMAGES_DIR, add_columns, identity_key, read_manifest, write_manifest)
 from components.common.telemetry import StageTelemetry, progress
+from components.common.stage_run import StageRun
 
 from .params import PrivacyParams
 from .references import reference_faces
@@ -61,8 +60,8 @@ def identity_descriptors(in_dir: Path, rows: list[dict], params: PrivacyParams, 
 
 def run(params: PrivacyParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     in_dir, out = Path(in_dir), Path(out_dir)
-    telemetry = StageTelemetry(STAGE)
-    started = time.perf_counter()
+    stage = StageRun(STAGE, params, out)
+    telemetry = stage.telemetry
     rows = read_manifest(in_dir)
     problems: list[str] = []
     names, real, thumbnails = [], [], {}
@@ -121,10 +120,7 @@ def run(params: PrivacyParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     with telemetry.timed("report"):
         write_report(out / "privacy.html", summary, distance, twin, keys, per_identity, in_dir, rows, thumbnails,
                      params.report_examples)
-    telemetry.timings["total"] = time.perf_counter() - started
-    write_stage_info(out, STAGE, params.model_dump(), summary, telemetry.timings,
-                     extra={"report": "privacy.html", "problems": problems[:1000]})
-    telemetry.push()
+    stage.finish(summary, report="privacy.html", problems=problems[:1000])
     if not kept:
         raise RuntimeError(f"{STAGE}: every identity of {in_dir} was dropped as too close to a real face")
     return summary

@@ -89,7 +89,8 @@ Selection: top {params.top_k} per batch of {params.batch_size}, class-balanced; 
 <h2>Classes</h2>{classes}<img src="{_embedded(figures / 'classes.png')}" alt="class counts">
 <h2>Set distances (Inception features)</h2>{fid_table}
 <h2>Scores, kept vs rejected</h2><img src="{_embedded(figures / 'histograms.png')}" alt="histograms">
-<h2>Best</h2><img src="{_embedded(figures / 'best.png')}" alt="best images"><h2>Worst</h2><img src="{_embedded(figures / 'worst.png')}" alt="worst images">
+<h2>Best</h2><img src="{_embedded(figures / 'best.png')}" alt="best images">
+<h2>Worst</h2><img src="{_embedded(figures / 'worst.png')}" alt="worst images">
 </body></html>"""
     (out / "report.html").write_text(page, encoding="utf-8")
     return "report.html"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-import time
 from pathlib import Path
 
 import cv2
@@ -23,9 +22,9 @@ from components.common import storage
 from components.common.faces import FaceDetector
 from components.common.imageio import ImageError, atomic_write_bytes, copy_once, decode_image, read_image
 from components.common.journal import Journal
-from components.common.manifest import (IMAGES_DIR, identity_key, manifest_digest, read_manifest, write_manifest,
-                                        write_stage_info)
-from components.common.telemetry import StageTelemetry, progress
+from components.common.manifest import (IMAGES_DIR, identity_key, manifest_digest, read_manifest, write_manifest)
+from components.common.telemetry import progress
+from components.common.stage_run import StageRun
 
 from . import brisque
 from .fid import InceptionFeatures, set_distance
@@ -167,11 +166,11 @@ def _distances(in_dir, rows_in, kept_rows, reference_images, params, telemetry) 
 
 def run(params: SelectParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     in_dir, out = Path(in_dir), Path(out_dir)
-    telemetry = StageTelemetry(STAGE)
-    started = time.perf_counter()
+    stage = StageRun(STAGE, params, out)
+    telemetry = stage.telemetry
     rows_in = read_manifest(in_dir)
     input_digest = manifest_digest(in_dir)
-    with Journal(out, {"params": params.model_dump(), "input": input_digest}) as journal:
+    with stage.journal(input_digest) as journal:
         with telemetry.timed("load"):
             reference_images, reference_label = load_reference_images(params, in_dir)
             pristine = _pristine(reference_images, params.niqe_patch, out)
@@ -230,11 +229,8 @@ def run(params: SelectParams, in_dir: str | Path, out_dir: str | Path) -> dict:
                   "reference": reference_label, "reference_images": len(reference_images)}
         with telemetry.timed("report"):
             report = write_report(out, in_dir, records, counts, distances, params)
-        telemetry.timings["total"] = time.perf_counter() - started
-        write_stage_info(out, STAGE, params.model_dump(), counts, telemetry.timings,
-                         extra={"report": report, "distances": distances, "input": input_digest,
-                                "problems": [e["detail"] for e in journal.rejected.values()][:1000]})
-    telemetry.push()
+        stage.finish(counts, report=report, distances=distances, input=input_digest,
+                     problems=[e["detail"] for e in journal.rejected.values()][:1000])
     if not kept_rows:
         raise RuntimeError(f"{STAGE}: no image passed selection in {out} (rejected: {rejected})")
     return counts

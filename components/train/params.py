@@ -21,7 +21,8 @@ class TrainParams(StageParams):
                                              "affectnet, fersynth)")
     synthetic_ratio: float = Field(1.0, ge=0.0, le=50.0,
                                    description="k: synthetic identities per real identity (all synthetic without real)")
-    image_size: int | None = Field(None, ge=16, le=512, description="input size (default: 64 compact_cnn and simple_cnn, 112 resnet18)")
+    image_size: int | None = Field(None, ge=16, le=512,
+                                   description="input size (default: 64 compact_cnn and simple_cnn, 112 resnet18)")
     weights: str | None = Field(None, description="resnet18: initial backbone weights (state_dict path or s3:// URI)")
     weights_sha256: str | None = Field(None, description="expected sha256 of the weights file")
     epochs: int = Field(20, ge=1, le=1000, description="most epochs")

@@ -24,14 +24,14 @@ from components.common import storage
 from components.common.fer_model import load_arrays, predict, targets_for
 from components.common.fer_preprocess import DEFAULT_SPECS, PreprocessSpec
 from components.common.imageio import atomic_write_bytes
-from components.common.manifest import write_stage_info
-from components.common.telemetry import StageTelemetry, progress
+from components.common.telemetry import progress
 from components.common.fer_metrics import roc_auc, summary
 from models.checkpoints import CheckpointError, load_torch_weights
 from models.fer import build_model
 
 from .data import FaceDataset, IdentityBatches, balanced_sampler, keep_batch, mix
 from components.common.datasets import Sample, dataset_alignment, group_split, load_dataset
+from components.common.stage_run import StageRun
 from .params import TrainParams
 
 STAGE = "train"
@@ -144,8 +144,8 @@ def fit_check(model, arrays: np.ndarray, targets: np.ndarray, device, params: Tr
 def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     in_dir, out = Path(in_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    telemetry = StageTelemetry(STAGE)
-    started = time.perf_counter()
+    stage = StageRun(STAGE, params, out)
+    telemetry = stage.telemetry
     torch.manual_seed(params.seed)
     device = torch.device(params.device)
     spec = model_spec(params)
@@ -226,8 +226,5 @@ def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     fit = fit_check(model, train_x, train_y, device, params)
     counts = {"epochs_run": last_epoch, "best_val_score": best, "train_samples": len(train_s),
               "val_samples": len(val_s), "test_samples": len(test_s), "problems": len(problems), **fit}
-    telemetry.timings["total"] = time.perf_counter() - started
-    write_stage_info(out, STAGE, params.model_dump(), counts, telemetry.timings,
-                     extra={"problems": problems[:1000], "preprocess": json.loads(spec.to_json())})
-    telemetry.push()
+    stage.finish(counts, problems=problems[:1000], preprocess=json.loads(spec.to_json()))
     return counts
