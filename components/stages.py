@@ -1,13 +1,23 @@
-"""The registry of stages: name -> parameter model and run function (imported lazily).
+"""The registry of stages: every per-stage fact in one table.
 
-The CLI, the embedded run and the KFP pipeline all read this table, so a new stage
-is added in one place.
+Name, parameter model and run function (imported lazily, so `fersynth <stage> --help` loads no
+torch), the dataset artifact its KFP component writes, the resources it asks a cluster for. The
+CLI, the embedded run, its console and report, the KFP pipeline, the cluster settings and the
+image builds all read this table, so a new stage is added in one place.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Callable
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a stage's pod requests (= limits) on a cluster; `gpu` adds one GPU and GPU-node placement."""
+    cpu: str
+    memory: str
+    gpu: bool = False
 
 
 @dataclass(frozen=True)
@@ -19,6 +29,13 @@ class Stage:
     takes_input: bool  # reads a previous stage's dataset
     in_pipeline: bool = True  # part of the KFP pipeline and the embedded run
     positional_input: bool = False  # `fersynth NAME DIR` instead of --in DIR, and --out optional
+    output: str | None = None  # the dataset (or model) artifact its pipeline component writes
+    resources: Resources | None = None  # its pod on a cluster (pipeline stages only)
+
+    @property
+    def task(self) -> str:
+        """The KFP task name of its component (`<name>-op`), also the name of its log in an embedded run."""
+        return f"{self.name}-op"
 
     @staticmethod
     def _load(path: str):
@@ -36,33 +53,37 @@ class Stage:
 
 STAGES: dict[str, Stage] = {
     "identity": Stage("identity", "components.identity.params:IdentityParams", "components.identity.run:run",
-                      "generate or collect aligned identity faces (dcgan64, stylegan2, folder)", takes_input=False),
+                      "generate or collect aligned identity faces (dcgan64, stylegan2, folder)", takes_input=False,
+                      output="identities", resources=Resources("2", "8G", gpu=True)),
     "expression": Stage("expression", "components.expression.params:ExpressionParams",
                         "components.expression.run:run",
-                        "put emotions / polar codes / AU vectors on identities (au_warp, ganmut)", takes_input=True),
+                        "put emotions / polar codes / AU vectors on identities (mesh_warp, au_warp, ganmut)",
+                        takes_input=True, output="expressions", resources=Resources("2", "8G", gpu=True)),
     "adapt": Stage("adapt", "components.adapt.params:AdaptParams", "components.adapt.run:run",
-                   "paste edits back: LAB colour transfer + feathered alpha (or Poisson) blending", takes_input=True),
+                   "paste edits back: LAB colour transfer + feathered alpha (or Poisson) blending", takes_input=True,
+                   output="images", resources=Resources("2", "4G")),
     "select": Stage("select", "components.select.params:SelectParams", "components.select.run:run",
                     "keep good images: face check, BRISQUE/NIQE/FR metrics, FID/KID, class-balanced top-k",
-                    takes_input=True),
+                    takes_input=True, output="selected", resources=Resources("4", "8G")),
     "annotate": Stage("annotate", "components.annotate.params:AnnotateParams", "components.annotate.run:run",
                       "label images from seed lists and edit targets; labels table, seed review gallery",
-                      takes_input=True),
+                      takes_input=True, output="labelled", resources=Resources("1", "2G")),
     "privacy": Stage("privacy", "components.privacy.params:PrivacyParams", "components.privacy.run:run",
                      "memorisation check: flag (or drop) synthetic identities too close to real faces",
-                     takes_input=True),
-    "bias": Stage("bias", "components.bias.params:BiasParams", "components.bias.run:run",
-                  "bias report of any face dataset: class/identity balance, skin tone (ITA), per-group accuracy "
-                  "(--model-dir)", takes_input=True, positional_input=True),
+                     takes_input=True, output="checked", resources=Resources("2", "4G")),
     "train": Stage("train", "components.train.params:TrainParams", "components.train.run:run",
                    "train a FER model on the labelled synthetic set (+ real datasets), identity-disjoint splits",
-                   takes_input=True),
+                   takes_input=True, output="model", resources=Resources("4", "16G", gpu=True)),
     "evaluate": Stage("evaluate", "components.evaluate.params:EvaluateParams", "components.evaluate.run:run",
                       "evaluate a trained model (--model-dir) on held-out identities (--in) and test sets",
-                      takes_input=True),
+                      takes_input=True, output="evaluation", resources=Resources("2", "8G")),
+    "bias": Stage("bias", "components.bias.params:BiasParams", "components.bias.run:run",
+                  "bias report of any face dataset: class/identity balance, skin tone (ITA), per-group accuracy "
+                  "(--model-dir)", takes_input=True, positional_input=True, output="report",
+                  resources=Resources("2", "4G")),
     "export": Stage("export", "components.export.params:ExportParams", "components.export.run:run",
                     "export a trained model (--in: train output) to ONNX + a Triton model repository (--out)",
-                    takes_input=True),
+                    takes_input=True, output="repository", resources=Resources("2", "4G")),
     # A tool of the pipelines layer: it chains train and evaluate over several mixes.
     "sweep": Stage("sweep", "pipelines.sweep:SweepParams", "pipelines.sweep:run",
                    "train the same model on several real + k x synthetic mixes and print the accuracy table",
@@ -73,3 +94,6 @@ STAGES: dict[str, Stage] = {
                           "train the ganmut expression editor on a labelled folder (--in) into --out",
                           takes_input=True, in_pipeline=False),
 }
+
+
+PIPELINE_STAGES: dict[str, Stage] = {name: stage for name, stage in STAGES.items() if stage.in_pipeline}

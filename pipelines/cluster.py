@@ -1,14 +1,14 @@
 """How each task runs on a Kubernetes cluster: resources, GPUs, node placement, secrets, retries.
 
-One table per stage; `apply` sets it on a pipeline task. The settings compile into the
-pipeline YAML; KFP's local runner ignores them (with a warning), so the embedded run and
-the cluster run use the very same components.
+The resources are the stage registry's (components/stages.py); `apply` sets them on a pipeline
+task. The settings compile into the pipeline YAML; KFP's local runner ignores them (with a
+warning), so the embedded run and the cluster run use the very same components.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kfp import kubernetes
+
+from components.stages import STAGES
 
 # Kubernetes secret holding the object store credentials (created by the fersynth-pipeline chart).
 S3_SECRET = "fersynth-s3"
@@ -21,31 +21,10 @@ GPU_RESOURCE = "nvidia.com/gpu"
 GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")
 
 
-@dataclass(frozen=True)
-class Resources:
-    cpu: str
-    memory: str
-    gpu: bool = False
-
-
-STAGE_RESOURCES = {
-    "identity": Resources("2", "8G", gpu=True),
-    "expression": Resources("2", "8G", gpu=True),
-    "adapt": Resources("2", "4G"),
-    "select": Resources("4", "8G"),
-    "annotate": Resources("1", "2G"),
-    "privacy": Resources("2", "4G"),
-    "bias": Resources("2", "4G"),
-    "train": Resources("4", "16G", gpu=True),
-    "evaluate": Resources("2", "8G"),
-    "export": Resources("2", "4G"),
-}
-
-
 def apply(task, stage: str, retries: int = 2):
     """Requests = limits (guaranteed QoS), a GPU with node selector + toleration for GPU stages,
     S3 credentials from the secret and the Pushgateway address as environment variables, retries with backoff, caching on."""
-    res = STAGE_RESOURCES[stage]
+    res = STAGES[stage].resources
     task.set_cpu_request(res.cpu).set_cpu_limit(res.cpu)
     task.set_memory_request(res.memory).set_memory_limit(res.memory)
     if res.gpu:

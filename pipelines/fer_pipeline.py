@@ -32,14 +32,6 @@ def defaults(model) -> dict:
     return model().model_dump(exclude_none=True)
 
 
-# Where each stage's dataset lands: stage -> (KFP task name, output artifact name).
-STAGE_OUTPUTS = {"identity": ("identity-op", "identities"), "expression": ("expression-op", "expressions"),
-                 "adapt": ("adapt-op", "images"), "select": ("select-op", "selected"),
-                 "annotate": ("annotate-op", "labelled"), "privacy": ("privacy-op", "checked"),
-                 "train": ("train-op", "model"), "evaluate": ("evaluate-op", "evaluation"),
-                 "bias": ("bias-op", "report"), "export": ("export-op", "repository")}
-
-
 def data_stages(identity: dict, expression: dict, adapt: dict, select: dict, annotate: dict, privacy: dict):
     """identity -> expression -> adapt -> select -> annotate -> privacy; returns the checked labelled dataset."""
     identity_task = apply(identity_op(params=identity), "identity").set_display_name("identity generation")

@@ -19,7 +19,7 @@ import yaml
 from components.common import stage_cache
 from components.common.config import ConfigError, build_params, load_config
 from components.common.manifest import read_stage_info
-from components.stages import STAGES
+from components.stages import PIPELINE_STAGES
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 
@@ -28,7 +28,7 @@ def resolve_config(config_path: str | Path | None) -> dict[str, dict]:
     """Validate every stage section now, before anything runs; unknown sections are errors."""
     path = Path(config_path) if config_path else DEMO_CONFIG
     sections = load_config(path)
-    stages = {name: stage for name, stage in STAGES.items() if stage.in_pipeline}
+    stages = PIPELINE_STAGES
     unknown = sorted(set(sections) - set(stages))
     if unknown:
         raise ConfigError(f"{path}: unknown stage sections {unknown} (known: {sorted(stages)})")
@@ -75,7 +75,7 @@ def run_local(config_path: str | Path | None = None, out_dir: str | Path | None 
     from kfp import local
 
     from pipelines.console import RunConsole
-    from pipelines.fer_pipeline import STAGE_OUTPUTS, fer_pipeline
+    from pipelines.fer_pipeline import fer_pipeline
     from pipelines.run_report import write_run_report
 
     params = resolve_config(config_path)
@@ -89,7 +89,7 @@ def run_local(config_path: str | Path | None = None, out_dir: str | Path | None 
     # interruption resumes: finished stages are reused, a half-done stage continues (stage_cache.py).
     os.environ[stage_cache.ENV] = str(run_dir / "stage-cache")
     started = time.perf_counter()
-    console = RunConsole(run_dir, {task: stage for stage, (task, _) in STAGE_OUTPUTS.items()}, verbose)
+    console = RunConsole(run_dir, {stage.task: name for name, stage in PIPELINE_STAGES.items()}, verbose)
     try:
         with console, warnings.catch_warnings():
             # The runner warns that stage images are not run here; that is the point of the embedded run.
@@ -101,11 +101,11 @@ def run_local(config_path: str | Path | None = None, out_dir: str | Path | None 
         raise RuntimeError(console.failure()) from exc
     pipeline_dir = Path(task.output.path).parents[1]  # <root>/<pipeline>-<timestamp>
     stages = {}
-    for name, (task_name, output) in STAGE_OUTPUTS.items():
+    for name, stage in PIPELINE_STAGES.items():
         link = run_dir / name
         if link.is_symlink() or link.exists():
             link.unlink()
-        link.symlink_to(pipeline_dir / task_name / output)
+        link.symlink_to(pipeline_dir / stage.task / stage.output)
         stages[name] = read_stage_info(link)
     summary = {
         "run_dir": str(run_dir),

@@ -133,7 +133,7 @@ def test_pipeline_chart_refuses_an_unknown_schedule_mode():
 
 def test_pipeline_telemetry_config_map_is_what_the_tasks_read():
     from pipelines.cluster import TELEMETRY_CONFIG_MAP, TELEMETRY_KEYS
-    from pipelines.fer_pipeline import STAGE_OUTPUTS
+    from components.stages import PIPELINE_STAGES as STAGE_OUTPUTS
 
     docs = render("fersynth-pipeline", {"telemetry": {"pushgateway": "pushgateway.monitoring:9091"}})
     validate(docs)

@@ -10,7 +10,7 @@ import yaml
 
 from components.cli import main
 from components.common.manifest import read_manifest
-from pipelines.fer_pipeline import STAGE_OUTPUTS
+from components.stages import PIPELINE_STAGES as STAGE_OUTPUTS
 from pipelines.local_run import resolve_config
 
 

@@ -7,8 +7,8 @@ import yaml
 
 from components.common.images import stage_image
 from pipelines import cluster_cli
-from pipelines.cluster import GPU_RESOURCE, S3_SECRET, STAGE_RESOURCES
-from pipelines.fer_pipeline import STAGE_OUTPUTS
+from components.stages import PIPELINE_STAGES as STAGE_OUTPUTS
+from pipelines.cluster import GPU_RESOURCE, S3_SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTRUCTIONS = {"FROM", "RUN", "COPY", "ADD", "ENV", "ARG", "WORKDIR", "USER", "LABEL", "EXPOSE", "ENTRYPOINT",
@@ -71,9 +71,9 @@ def test_compiled_yaml_has_cluster_settings(compiled):
         by_stage[stage] = (name, executor["container"])
     for stage, (name, container) in by_stage.items():
         res = container["resources"]
-        assert res["cpuRequest"] == res["cpuLimit"] == float(STAGE_RESOURCES[stage].cpu)
+        assert res["cpuRequest"] == res["cpuLimit"] == float(STAGE_OUTPUTS[stage].resources.cpu)
         assert res["memoryLimit"] > 0
-        if STAGE_RESOURCES[stage].gpu:
+        if STAGE_OUTPUTS[stage].resources.gpu:
             assert res["accelerator"]["resourceType"] == GPU_RESOURCE and res["accelerator"]["resourceCount"] == "1"
         else:
             assert "accelerator" not in res
@@ -83,7 +83,7 @@ def test_compiled_yaml_has_cluster_settings(compiled):
         assert config["secretAsEnv"][0]["secretName"] == S3_SECRET
         envs = {e["envVar"] for e in config["secretAsEnv"][0]["keyToEnv"]}
         assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "FERSYNTH_S3_ENDPOINT"} <= envs
-        if STAGE_RESOURCES[stage].gpu:
+        if STAGE_OUTPUTS[stage].resources.gpu:
             assert config["nodeSelector"]["labels"] == {"nvidia.com/gpu.present": "true"}
             assert config["tolerations"][0]["key"] == GPU_RESOURCE
     tasks = spec["root"]["dag"]["tasks"]
@@ -111,19 +111,18 @@ def test_dockerfiles_parse_and_name_existing_files():
         if instruction == "COPY":
             for source in rest.split()[:-1]:
                 assert (ROOT / source).exists(), f"Dockerfile.base copies missing {source}"
-    for stage in STAGE_OUTPUTS:
-        path = ROOT / "images" / stage / "Dockerfile"
-        steps = _instructions(path)
-        arg = next(r for i, r in steps if i == "ARG")
-        assert arg.split("=")[1] == stage_image("base")
-        assert ("FROM", "${BASE_IMAGE}") in steps and ("USER", "10001") in steps
+    steps = _instructions(ROOT / cluster_cli.STAGE_DOCKERFILE)
+    args = [r for i, r in steps if i == "ARG"]
+    assert args[0].split("=")[1] == stage_image("base") and "STAGE" in args
+    assert ("FROM", "${BASE_IMAGE}") in steps and ("USER", "10001") in steps
+    assert ("ENV", "FERSYNTH_STAGE=${STAGE}") in steps
 
 
 def test_images_command_builds_every_stage_tag():
     commands = cluster_cli.image_commands()
     assert commands[0].startswith("docker build -f Dockerfile.base")
     for stage in STAGE_OUTPUTS:
-        assert any(f"images/{stage}/Dockerfile" in c and c.endswith(f"-t {stage_image(stage)} .") for c in commands)
+        assert any(f"--build-arg STAGE={stage} " in c and c.endswith(f"-t {stage_image(stage)} .") for c in commands)
 
 
 def test_submit_to_an_unreachable_host_fails_clearly(capsys):
