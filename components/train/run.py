@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -141,14 +142,24 @@ def fit_check(model, arrays: np.ndarray, targets: np.ndarray, device, params: Tr
             "train_accuracy": round(float((logits.argmax(1) == labels).float().mean()), 4), "learned": learned}
 
 
-def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
-    in_dir, out = Path(in_dir), Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    stage = StageRun(STAGE, params, out)
-    telemetry = stage.telemetry
-    torch.manual_seed(params.seed)
-    device = torch.device(params.device)
-    spec = model_spec(params)
+@dataclass
+class Training:
+    """Everything one training run steps: the model, its optimiser and schedule, the batches, the meta
+    data every checkpoint carries, and where the run stands (for resuming)."""
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    loader: DataLoader
+    meta: dict
+    pos_weight: torch.Tensor | None = None
+    epoch: int = 0
+    best: float = -1.0
+    stale: int = 0
+
+
+def load_split(params: TrainParams, in_dir: Path, spec: PreprocessSpec, telemetry) -> tuple:
+    """(train, val, test samples, train and val arrays, problems): identity-disjoint, decoded once."""
     train_s, val_s, test_s, problems = select_samples(params, in_dir)
     if not train_s or not val_s:
         raise ValueError(f"{in_dir}: too few identities to split into train and validation "
@@ -159,72 +170,108 @@ def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
         train_s = [train_s[i] for i in kept]
         val_x, kept, bad_val = load_arrays(val_s, spec)
         val_s = [val_s[i] for i in kept]
-    problems += bad + bad_val
     telemetry.produced(len(train_s) + len(val_s))
     for detail in bad + bad_val:
         telemetry.rejected("unreadable", detail)
-    train_y, val_y = training_targets(train_s, params), training_targets(val_s, params)
+    return train_s, val_s, test_s, train_x, val_x, problems + bad + bad_val
+
+
+def build_training(params: TrainParams, spec: PreprocessSpec, in_dir: Path, out: Path, train_x: np.ndarray,
+                   train_y: np.ndarray, groups: list[str], device) -> Training:
     outputs = len(params.classes) if params.task == "emotion" else len(params.au_units)
     weights = storage.fetch_to_local(params.weights, out / ".cache") if params.weights else None
     model = build_model(params.model, outputs, spec.channels, spec.size, weights, params.weights_sha256).to(device)
-    loader = make_loader(train_x, train_y, [s.group for s in train_s], spec, params)
+    loader = make_loader(train_x, train_y, groups, spec, params)
     opt_cls = torch.optim.AdamW if params.optimizer == "adamw" else torch.optim.Adam
     optimizer = opt_cls(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=params.lr, pct_start=0.15,
                                                     total_steps=params.epochs * len(loader))
-    use_amp = device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
     meta = {"model": params.model, "task": params.task, "classes": params.classes, "au_units": params.au_units,
             "preprocess": spec.to_json(), "params": json.dumps(params.model_dump()),
             "alignment": json.dumps(dataset_alignment(in_dir))}  # clients align new faces the same way
-    start_epoch, best, stale = 0, -1.0, 0
-    if (out / "last.pt").exists():
-        state = load_torch_weights(out / "last.pt")
-        if state.get("params") != meta["params"]:
-            raise CheckpointError(f"{out / 'last.pt'}: from a run with other parameters; use another output dir")
-        model.load_state_dict(state["model_state"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        start_epoch, best, stale = int(state["epoch"]), float(state["best"]), int(state["stale"])
-        log.info("resuming training after epoch %d (best validation %.4f)", start_epoch, best)
-    if params.task == "emotion":
-        pos_weight = None
-    else:  # class re-weighting for rare AUs
+    pos_weight = None
+    if params.task != "emotion":  # class re-weighting for rare AUs
         positives = train_y.sum(0)
         pos_weight = torch.as_tensor((len(train_y) - positives) / np.maximum(positives, 1), device=device)
-    if isinstance(loader.batch_sampler, IdentityBatches):
-        loader.batch_sampler.epoch = start_epoch  # a resumed run draws the batches it would have drawn
-    history = open(out / "history.jsonl", "a", encoding="utf-8")
-    last_epoch = start_epoch
-    for epoch in progress(range(start_epoch + 1, params.epochs + 1), desc=STAGE, unit="epoch"):
-        if stale >= params.patience:
-            log.info("early stop: no validation improvement for %d epochs", stale)
-            break
-        last_epoch = epoch
-        mean_loss, seen, train_seconds = train_one_epoch(model, loader, optimizer, scheduler, scaler, device, params,
-                                                         pos_weight)
-        telemetry.observe_seconds(seen, train_seconds / max(seen, 1))
-        val = validation_score(predict(model, val_x, device), val_y, params)
-        improved = val["score"] > best
-        best, stale = (val["score"], 0) if improved else (best, stale + 1)
-        record = {"epoch": epoch, "loss": mean_loss, "images_per_s": seen / train_seconds,
-                  "lr": scheduler.get_last_lr()[0], **{f"val_{k}": v for k, v in val.items()}}
-        history.write(json.dumps(record) + "\n")
-        history.flush()
-        if improved:
-            _save(out / "model.pt", {"model_state": model.state_dict(), **meta, "epoch": epoch, "val": val})
-        _save(out / "last.pt", {"model_state": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
-                                "epoch": epoch, "best": best, "stale": stale, "params": meta["params"]})
-    history.close()
+    return Training(model, optimizer, scheduler, scaler, loader, meta, pos_weight)
+
+
+def save_checkpoint(out: Path, training: Training) -> None:
+    """last.pt: everything a crashed run needs to go on exactly where it stopped."""
+    _save(out / "last.pt", {"model_state": training.model.state_dict(), "optimizer": training.optimizer.state_dict(),
+                            "scheduler": training.scheduler.state_dict(), "rng": torch.get_rng_state(),
+                            "epoch": training.epoch, "best": training.best, "stale": training.stale,
+                            "params": training.meta["params"]})
+
+
+def resume(out: Path, training: Training) -> None:
+    """Continue from last.pt when a run with the same parameters stopped early."""
+    if (out / "last.pt").exists():
+        state = load_torch_weights(out / "last.pt")
+        if state.get("params") != training.meta["params"]:
+            raise CheckpointError(f"{out / 'last.pt'}: from a run with other parameters; use another output dir")
+        training.model.load_state_dict(state["model_state"])
+        training.optimizer.load_state_dict(state["optimizer"])
+        training.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        training.epoch, training.best, training.stale = int(state["epoch"]), float(state["best"]), int(state["stale"])
+        log.info("resuming training after epoch %d (best validation %.4f)", training.epoch, training.best)
+    if isinstance(training.loader.batch_sampler, IdentityBatches):
+        training.loader.batch_sampler.epoch = training.epoch  # a resumed run draws the batches it would have drawn
+
+
+def fit(training: Training, params: TrainParams, val_x: np.ndarray, val_y: np.ndarray, device, out: Path,
+        telemetry) -> None:
+    """Epochs until `params.epochs` or early stopping; model.pt keeps the best validation score."""
+    with open(out / "history.jsonl", "a", encoding="utf-8") as history:
+        for epoch in progress(range(training.epoch + 1, params.epochs + 1), desc=STAGE, unit="epoch"):
+            if training.stale >= params.patience:
+                log.info("early stop: no validation improvement for %d epochs", training.stale)
+                break
+            mean_loss, seen, seconds = train_one_epoch(training.model, training.loader, training.optimizer,
+                                                       training.scheduler, training.scaler, device, params,
+                                                       training.pos_weight)
+            telemetry.observe_seconds(seen, seconds / max(seen, 1))
+            val = validation_score(predict(training.model, val_x, device), val_y, params)
+            improved = val["score"] > training.best
+            training.epoch = epoch
+            training.best, training.stale = (val["score"], 0) if improved else (training.best, training.stale + 1)
+            history.write(json.dumps({"epoch": epoch, "loss": mean_loss, "images_per_s": seen / seconds,
+                                      "lr": training.scheduler.get_last_lr()[0],
+                                      **{f"val_{k}": v for k, v in val.items()}}) + "\n")
+            history.flush()
+            if improved:
+                _save(out / "model.pt", {"model_state": training.model.state_dict(), **training.meta, "epoch": epoch,
+                                         "val": val})
+            save_checkpoint(out, training)
+
+
+def write_split(out: Path, params: TrainParams, train_s: list[Sample], val_s: list[Sample],
+                test_s: list[Sample]) -> None:
+    """split.json: which identities trained, validated and were held out (evaluate reads the test groups)."""
     split = {"test_groups": sorted({s.group for s in test_s}), "val_groups": sorted({s.group for s in val_s}),
              "train_groups": len({s.group for s in train_s}), "train_samples": len(train_s),
              "val_samples": len(val_s), "test_samples": len(test_s),
              "train_per_class": {c: int(sum(s.label == c for s in train_s)) for c in params.classes}}
     atomic_write_bytes(out / "split.json", json.dumps(split, indent=2).encode())
-    fit = fit_check(model, train_x, train_y, device, params)
-    counts = {"epochs_run": last_epoch, "best_val_score": best, "train_samples": len(train_s),
-              "val_samples": len(val_s), "test_samples": len(test_s), "problems": len(problems), **fit}
+
+
+def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
+    in_dir, out = Path(in_dir), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stage = StageRun(STAGE, params, out)
+    torch.manual_seed(params.seed)
+    device = torch.device(params.device)
+    spec = model_spec(params)
+    train_s, val_s, test_s, train_x, val_x, problems = load_split(params, in_dir, spec, stage.telemetry)
+    train_y, val_y = training_targets(train_s, params), training_targets(val_s, params)
+    training = build_training(params, spec, in_dir, out, train_x, train_y, [s.group for s in train_s], device)
+    resume(out, training)
+    fit(training, params, val_x, val_y, device, out, stage.telemetry)
+    write_split(out, params, train_s, val_s, test_s)
+    fit_summary = fit_check(training.model, train_x, train_y, device, params)
+    counts = {"epochs_run": training.epoch, "best_val_score": training.best, "train_samples": len(train_s),
+              "val_samples": len(val_s), "test_samples": len(test_s), "problems": len(problems), **fit_summary}
     stage.finish(counts, problems=problems[:1000], preprocess=json.loads(spec.to_json()))
     return counts
