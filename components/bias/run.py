@@ -133,19 +133,9 @@ def group_table(values: list[str], correct: dict[int, bool], params: BiasParams,
     return rows
 
 
-def run(params: BiasParams, in_dir: str | Path, out_dir: str | Path, model_dir: str | Path | None = None) -> dict:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if model_dir:
-        params = params.model_copy(update={"model_dir": str(model_dir)})
-    stage = StageRun(STAGE, params, out)
-    telemetry = stage.telemetry
-    spec_text = dataset_spec(in_dir)
-    fmt = spec_text.partition(":")[0]
-    identities = manifest_identities(spec_text)
-    loaded = load_dataset(spec_text)
-    samples, problems = loaded.samples, list(loaded.problems)
-    aligned = params.aligned == "yes" or (params.aligned == "auto" and fmt in ALIGNED_FORMATS)
+def measure_skin_tones(samples: list[Sample], aligned: bool, params: BiasParams, problems: list[str],
+                       telemetry) -> tuple[list[float | None], list[bool]]:
+    """ITA of every sample's face (None where undefined) and whether a face was found at all."""
     detector = None
     if not aligned:
         from components.common.faces import FaceDetector
@@ -165,42 +155,29 @@ def run(params: BiasParams, in_dir: str | Path, out_dir: str | Path, model_dir: 
             usable.append(False)
             problems.append(str(exc))
             telemetry.rejected("no_face" if "no face" in str(exc) else "unreadable", str(exc))
-    skin = [category(t) if ok else "unknown (no face)" for t, ok in zip(tones, usable)]
-    attributes, key, names = read_attributes(params.attributes)
-    groups = {"skin tone (ITA)": skin}
-    keys = [lookup_keys(s, key, identities) for s in samples] if names else []
-    missing = sum(not any(k in attributes for k in ks) for ks in keys)
-    for name in names:
-        groups[name] = [next((attributes[k][name] for k in ks if k in attributes), "unknown") for ks in keys]
-    correct, scoring = ({}, None)
-    if params.model_dir:
-        with telemetry.timed("model"):
-            correct, scoring = model_predictions(params, samples, spec_text)
-    overall = float(np.mean(list(correct.values()))) if correct else None
+    return tones, usable
+
+
+def balance(samples: list[Sample]) -> dict:
+    """Class and identity balance: counts, imbalance ratio, normalised entropy, emotions per identity."""
     labels = Counter(s.label for s in samples)
     per_identity = Counter(s.group for s in samples)
     labels_of: dict[str, set] = {}
     for s in samples:
         labels_of.setdefault(s.group, set()).add(s.label)
-    emotions_per_identity = Counter(len(v) for v in labels_of.values())
     counts = np.array(list(labels.values()), float)
     entropy = float(-(counts / counts.sum() * np.log(counts / counts.sum())).sum() / np.log(len(counts))) \
         if len(counts) > 1 else 0.0
-    ita_values = [t for t in tones if t is not None]
-    summary = {
-        "dataset": spec_text, "images": len(samples), "classes": dict(labels.most_common()),
-        "class_imbalance_ratio": float(counts.max() / counts.min()) if len(counts) else None,
-        "class_entropy": entropy,
-        "identities": len(per_identity),
-        "images_per_identity": {"min": min(per_identity.values()), "median": float(np.median(list(per_identity.values()))),
-                                "max": max(per_identity.values())},
-        "emotions_per_identity": dict(sorted(emotions_per_identity.items())),
-        "ita": {"median": float(np.median(ita_values)) if ita_values else None, "measured": len(ita_values),
-                "undefined": sum(t is None and ok for t, ok in zip(tones, usable))},
-        "groups": {name: group_table(values, correct, params, overall) for name, values in groups.items()},
-        "overall_accuracy": overall, "scoring": scoring, "attributes": params.attributes,
-        "images_without_attributes": missing, "problems": len(problems),
-    }
+    sizes = list(per_identity.values())
+    return {"classes": dict(labels.most_common()),
+            "class_imbalance_ratio": float(counts.max() / counts.min()) if len(counts) else None,
+            "class_entropy": entropy, "identities": len(per_identity),
+            "images_per_identity": {"min": min(sizes), "median": float(np.median(sizes)), "max": max(sizes)},
+            "emotions_per_identity": dict(sorted(Counter(len(v) for v in labels_of.values()).items()))}
+
+
+def write_skin_tone_csv(out: Path, samples: list[Sample], tones: list[float | None], skin: list[str],
+                        groups: dict[str, list[str]], names: list[str]) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["image", "identity", "label", "ita", "skin_tone", *names])
@@ -208,10 +185,47 @@ def run(params: BiasParams, in_dir: str | Path, out_dir: str | Path, model_dir: 
         writer.writerow([s.path.name if s.path else i, s.group, s.label,
                          "" if tones[i] is None else round(tones[i], 2), skin[i], *[groups[n][i] for n in names]])
     atomic_write_bytes(out / "skin_tone.csv", buf.getvalue().encode())
+
+
+def run(params: BiasParams, in_dir: str | Path, out_dir: str | Path, model_dir: str | Path | None = None) -> dict:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if model_dir:
+        params = params.model_copy(update={"model_dir": str(model_dir)})
+    stage = StageRun(STAGE, params, out)
+    spec_text = dataset_spec(in_dir)
+    identities = manifest_identities(spec_text)
+    loaded = load_dataset(spec_text)
+    samples, problems = loaded.samples, list(loaded.problems)
+    aligned = params.aligned == "yes" or (params.aligned == "auto" and spec_text.partition(":")[0] in ALIGNED_FORMATS)
+    tones, usable = measure_skin_tones(samples, aligned, params, problems, stage.telemetry)
+    skin = [category(t) if ok else "unknown (no face)" for t, ok in zip(tones, usable)]
+    attributes, key, names = read_attributes(params.attributes)
+    groups = {"skin tone (ITA)": skin}
+    keys = [lookup_keys(s, key, identities) for s in samples] if names else []
+    for name in names:
+        groups[name] = [next((attributes[k][name] for k in ks if k in attributes), "unknown") for ks in keys]
+    correct, scoring = ({}, None)
+    if params.model_dir:
+        with stage.telemetry.timed("model"):
+            correct, scoring = model_predictions(params, samples, spec_text)
+    overall = float(np.mean(list(correct.values()))) if correct else None
+    ita_values = [t for t in tones if t is not None]
+    summary = {
+        "dataset": spec_text, "images": len(samples), **balance(samples),
+        "ita": {"median": float(np.median(ita_values)) if ita_values else None, "measured": len(ita_values),
+                "undefined": sum(t is None and ok for t, ok in zip(tones, usable))},
+        "groups": {name: group_table(values, correct, params, overall) for name, values in groups.items()},
+        "overall_accuracy": overall, "scoring": scoring, "attributes": params.attributes,
+        "images_without_attributes": sum(not any(k in attributes for k in ks) for ks in keys),
+        "problems": len(problems),
+    }
+    write_skin_tone_csv(out, samples, tones, skin, groups, names)
     atomic_write_bytes(out / "bias.json", json.dumps({**summary, "problem_list": problems[:1000]}, indent=2).encode())
-    with telemetry.timed("report"):
-        write_report(out / "bias.html", summary, labels, per_identity, ita_values)
-    counts = {"images": len(samples), "identities": len(per_identity), "overall_accuracy": overall,
+    with stage.telemetry.timed("report"):
+        write_report(out / "bias.html", summary, Counter(s.label for s in samples), Counter(s.group for s in samples),
+                     ita_values)
+    counts = {"images": len(samples), "identities": summary["identities"], "overall_accuracy": overall,
               "flagged_groups": sum(r["flagged"] for rows in summary["groups"].values() for r in rows),
               "problems": len(problems)}
     stage.finish(counts, report="bias.html")
