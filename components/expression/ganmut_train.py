@@ -103,20 +103,81 @@ def build_networks(config: dict, emotions: list[str]) -> tuple[GANmutGenerator, 
     return gen, disc
 
 
-def run(params: GANmutTrainParams, data_dir: str | Path, out_dir: str | Path) -> dict:
-    if params.image_size % 32:
-        raise ValueError(f"image_size {params.image_size} must be a multiple of 32")
-    data_dir, out = Path(data_dir), Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+def training_data(data_dir: Path, image_size: int) -> tuple[torch.Tensor, torch.Tensor, list[str], list[str]]:
+    """(images, label indices, emotions in vocabulary order, problems) of a labelled face folder."""
     examples, problems = find_examples(data_dir)
-    images, names, unreadable = load_images(examples, params.image_size)
+    images, names, unreadable = load_images(examples, image_size)
     problems += unreadable
     for problem in problems:
         log.warning("ganmut data: skipped %s", problem)
     emotions = sorted(set(names), key=EMOTIONS.index)
     if len([e for e in emotions if e != "neutral"]) < 1 or len(emotions) < 2:
         raise ValueError(f"{data_dir}: need at least two emotions to learn expressions, found {emotions}")
-    labels = torch.tensor([emotions.index(n) for n in names])
+    return images, torch.tensor([emotions.index(n) for n in names]), emotions, problems
+
+
+def resume(out: Path, params: GANmutTrainParams, emotions: list[str], gen, disc, opt_g, opt_d) -> int:
+    """The step a stopped run reached (0 for a new one); refuses a checkpoint of other emotions or sizes."""
+    if not (out / CHECKPOINT).exists():
+        return 0
+    state = load_torch_weights(out / CHECKPOINT)
+    if state.get("emotions") != emotions or any(state["config"][k] != getattr(params, k) for k in
+                                                 ("image_size", "base_channels", "res_blocks")):
+        raise CheckpointError(f"{out / CHECKPOINT}: was trained with other emotions or architecture; "
+                              "use another output directory")
+    gen.load_state_dict(state["generator"])
+    disc.load_state_dict(state["discriminator"])
+    opt_g.load_state_dict(state["opt_g"])
+    opt_d.load_state_dict(state["opt_d"])
+    log.info("resuming ganmut training at step %d", int(state["step"]))
+    return int(state["step"])
+
+
+def train_step(gen, disc, opt_g, opt_d, x, y, target, rho, neutral, params: GANmutTrainParams) -> dict:
+    """One discriminator and one generator update; the losses as numbers."""
+    # Discriminator: real vs fake, emotion of real faces, code of real faces.
+    with torch.no_grad():
+        fake, _ = gen(x, gen.axes.code(target, rho))
+    rf_real, cls_real, code_real = disc(x)
+    rf_fake, _, _ = disc(fake)
+    d_adv = F.mse_loss(rf_real, torch.ones_like(rf_real)) + F.mse_loss(rf_fake, torch.zeros_like(rf_fake))
+    d_cls = F.cross_entropy(cls_real, y)
+    d_code = F.mse_loss(code_real, source_codes(gen, y, neutral).detach())
+    d_loss = d_adv + params.lambda_cls * d_cls + params.lambda_code * d_code
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+
+    # Generator: fool D, hit the target emotion and code, come back by the cycle, keep edits local.
+    code_t = gen.axes.code(target, rho)
+    fake, attention = gen(x, code_t)
+    rf, cls_fake, code_fake = disc(fake)
+    g_adv = F.mse_loss(rf, torch.ones_like(rf))
+    g_cls = F.cross_entropy(cls_fake, target)
+    g_code = F.mse_loss(code_fake, code_t)
+    rec, _ = gen(fake, source_codes(gen, y, neutral))
+    g_cycle = F.l1_loss(rec, x)
+    tv = (attention[..., 1:, :] - attention[..., :-1, :]).abs().mean() + \
+        (attention[..., 1:] - attention[..., :-1]).abs().mean()
+    # GANimation: a mask that saturates at 1 (keep the input everywhere) edits nothing, so its
+    # mean is penalised; total variation keeps it smooth.
+    g_attention = attention.mean() + tv
+    g_loss = (g_adv + params.lambda_cls * g_cls + params.lambda_code * g_code + params.lambda_cycle * g_cycle
+              + params.lambda_attention * g_attention)
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    opt_g.step()
+    return {"d_adv": d_adv.item(), "d_cls": d_cls.item(), "d_code": d_code.item(), "g_adv": g_adv.item(),
+            "g_cls": g_cls.item(), "g_code": g_code.item(), "g_cycle": g_cycle.item(),
+            "attention": attention.mean().item()}
+
+
+def run(params: GANmutTrainParams, data_dir: str | Path, out_dir: str | Path) -> dict:
+    if params.image_size % 32:
+        raise ValueError(f"image_size {params.image_size} must be a multiple of 32")
+    data_dir, out = Path(data_dir), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    images, labels, emotions, problems = training_data(data_dir, params.image_size)
     neutral = emotions.index("neutral") if "neutral" in emotions else None
     device = torch.device(params.device)
     torch.manual_seed(params.seed)
@@ -125,77 +186,29 @@ def run(params: GANmutTrainParams, data_dir: str | Path, out_dir: str | Path) ->
     gen, disc = gen.to(device), disc.to(device)
     opt_g = torch.optim.Adam(gen.parameters(), lr=params.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=params.lr, betas=(0.5, 0.999))
-    step = 0
-    if (out / CHECKPOINT).exists():
-        state = load_torch_weights(out / CHECKPOINT)
-        if state.get("emotions") != emotions or any(state["config"][k] != getattr(params, k) for k in
-                                                     ("image_size", "base_channels", "res_blocks")):
-            raise CheckpointError(f"{out / CHECKPOINT}: was trained with other emotions or architecture; "
-                                  "use another output directory")
-        gen.load_state_dict(state["generator"])
-        disc.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        step = int(state["step"])
-        log.info("resuming ganmut training at step %d", step)
+    step = resume(out, params, emotions, gen, disc, opt_g, opt_d)
     generator = torch.Generator().manual_seed(params.seed + step)
     fixed = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(params.seed))[:6]].to(device)
-    history = open(out / "losses.jsonl", "a", encoding="utf-8")
     started = time.perf_counter()
     bar = progress(None, desc="ganmut train", total=params.steps, unit="step")
     bar.update(step)
-    while step < params.steps:
-        idx = torch.randint(len(images), (params.batch_size,), generator=generator)
-        x, y = images[idx].to(device), labels[idx].to(device)
-        target = torch.randint(len(emotions), (len(idx),), generator=generator).to(device)
-        rho = torch.rand(len(idx), generator=generator).to(device) * 0.7 + 0.3
-        if neutral is not None:
-            rho = rho * (target != neutral)
-
-        # Discriminator: real vs fake, emotion of real faces, code of real faces.
-        with torch.no_grad():
-            fake, _ = gen(x, gen.axes.code(target, rho))
-        rf_real, cls_real, code_real = disc(x)
-        rf_fake, _, _ = disc(fake)
-        d_adv = F.mse_loss(rf_real, torch.ones_like(rf_real)) + F.mse_loss(rf_fake, torch.zeros_like(rf_fake))
-        d_cls = F.cross_entropy(cls_real, y)
-        d_code = F.mse_loss(code_real, source_codes(gen, y, neutral).detach())
-        d_loss = d_adv + params.lambda_cls * d_cls + params.lambda_code * d_code
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-
-        # Generator: fool D, hit the target emotion and code, come back by the cycle, keep edits local.
-        code_t = gen.axes.code(target, rho)
-        fake, attention = gen(x, code_t)
-        rf, cls_fake, code_fake = disc(fake)
-        g_adv = F.mse_loss(rf, torch.ones_like(rf))
-        g_cls = F.cross_entropy(cls_fake, target)
-        g_code = F.mse_loss(code_fake, code_t)
-        rec, _ = gen(fake, source_codes(gen, y, neutral))
-        g_cycle = F.l1_loss(rec, x)
-        tv = (attention[..., 1:, :] - attention[..., :-1, :]).abs().mean() + \
-            (attention[..., 1:] - attention[..., :-1]).abs().mean()
-        # GANimation: a mask that saturates at 1 (keep the input everywhere) edits nothing, so its
-        # mean is penalised; total variation keeps it smooth.
-        g_attention = attention.mean() + tv
-        g_loss = (g_adv + params.lambda_cls * g_cls + params.lambda_code * g_code + params.lambda_cycle * g_cycle
-                  + params.lambda_attention * g_attention)
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-        step += 1
-        record = {"step": step, "d_adv": d_adv.item(), "d_cls": d_cls.item(), "d_code": d_code.item(),
-                  "g_adv": g_adv.item(), "g_cls": g_cls.item(), "g_code": g_code.item(),
-                  "g_cycle": g_cycle.item(), "attention": attention.mean().item()}
-        history.write(json.dumps(record) + "\n")
-        bar.update(1)
-        if step % params.save_every == 0 or step == params.steps:
-            history.flush()
-            _save(out, gen, disc, opt_g, opt_d, step, params, emotions)
-            write_image(out / "samples" / f"step_{step:07d}.png", _sample_grid(gen.eval(), fixed, emotions, neutral))
-            gen.train()
+    with open(out / "losses.jsonl", "a", encoding="utf-8") as history:
+        while step < params.steps:
+            idx = torch.randint(len(images), (params.batch_size,), generator=generator)
+            x, y = images[idx].to(device), labels[idx].to(device)
+            target = torch.randint(len(emotions), (len(idx),), generator=generator).to(device)
+            rho = torch.rand(len(idx), generator=generator).to(device) * 0.7 + 0.3
+            if neutral is not None:
+                rho = rho * (target != neutral)
+            losses = train_step(gen, disc, opt_g, opt_d, x, y, target, rho, neutral, params)
+            step += 1
+            history.write(json.dumps({"step": step, **losses}) + "\n")
+            bar.update(1)
+            if step % params.save_every == 0 or step == params.steps:
+                history.flush()
+                _save(out, gen, disc, opt_g, opt_d, step, params, emotions)
+                write_image(out / "samples" / f"step_{step:07d}.png", _sample_grid(gen.eval(), fixed, emotions, neutral))
+                gen.train()
     bar.close()
-    history.close()
     return {"steps": step, "images": len(images), "emotions": emotions, "problems": problems,
             "seconds": round(time.perf_counter() - started, 2)}
