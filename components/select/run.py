@@ -164,6 +164,46 @@ def _distances(in_dir, rows_in, kept_rows, reference_images, params, telemetry) 
     return result
 
 
+def select_per_batch(rows_in: list[dict], scored_metrics: dict[str, dict], params: SelectParams) -> list[dict]:
+    """Phase 3 on the journal: thresholds, then a class-balanced (or whole-identity) top-k per batch of
+    the input order. One record per scored image, with `kept` and the `reason` when it was not."""
+    records = []
+    for batch_start in range(0, len(rows_in), params.batch_size):
+        batch = rows_in[batch_start:batch_start + params.batch_size]
+        scored = [r for r in batch if r["id"] in scored_metrics]
+        metrics = [scored_metrics[r["id"]] for r in scored]
+        scores = combined_scores(metrics, params.weights) if scored else np.zeros(0)
+        eligible = [i for i, m in enumerate(metrics) if threshold_reason(m, params) is None]
+        labels = [scored[i].get("target_emotion") or "unlabelled" for i in eligible]
+        k = params.top_k if params.top_k is not None else len(eligible)
+        if params.keep == "identities":
+            picked = whole_identities_top_k([identity_key(scored[i]) for i in eligible], scores[eligible], k)
+        else:
+            picked = balanced_top_k(labels, scores[eligible], k)
+        chosen = {eligible[j] for j in picked} if eligible else set()
+        for i, (row, m) in enumerate(zip(scored, metrics)):
+            reason = threshold_reason(m, params) or (None if i in chosen else "not_in_top_k")
+            records.append({**row, **m, "score": float(scores[i]), "batch": batch_start // params.batch_size,
+                            "kept": reason is None, "reason": reason or ""})
+    return records
+
+
+def copy_kept(records: list[dict], in_dir: Path, out: Path, columns: set[str]) -> list[dict]:
+    """The kept images copied into the output, as manifest rows with their quality columns."""
+    kept_rows = []
+    for rec in records:
+        if not rec["kept"]:
+            continue
+        dst = out / IMAGES_DIR / Path(rec["path"]).name
+        copy_once(in_dir / rec["path"], dst)
+        row = {k: v for k, v in rec.items() if k in columns and k not in ("reference_path",)}
+        row.update({"path": f"{IMAGES_DIR}/{dst.name}", "q_face": rec["face"], "q_brisque": rec["brisque"],
+                    "q_niqe": rec["niqe"], "q_score": rec["score"], "select_batch": rec["batch"],
+                    **{f"q_{m}": rec.get(m) for m in ("psnr", "ssim", "rmse", "sam", "uqi")}})
+        kept_rows.append(row)
+    return kept_rows
+
+
 def run(params: SelectParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     in_dir, out = Path(in_dir), Path(out_dir)
     stage = StageRun(STAGE, params, out)
@@ -185,36 +225,8 @@ def run(params: SelectParams, in_dir: str | Path, out_dir: str | Path) -> dict:
             bar.update(len(chunk))
         bar.close()
 
-        # Phase 3 on the journal: thresholds, then class-balanced top-k per batch of the input order.
-        records = []
-        for batch_start in range(0, len(rows_in), params.batch_size):
-            batch = rows_in[batch_start:batch_start + params.batch_size]
-            scored = [r for r in batch if r["id"] in journal.done]
-            metrics = [journal.done[r["id"]] for r in scored]
-            scores = combined_scores(metrics, params.weights) if scored else np.zeros(0)
-            eligible = [i for i, m in enumerate(metrics) if threshold_reason(m, params) is None]
-            labels = [scored[i].get("target_emotion") or "unlabelled" for i in eligible]
-            k = params.top_k if params.top_k is not None else len(eligible)
-            if params.keep == "identities":
-                picked = whole_identities_top_k([identity_key(scored[i]) for i in eligible], scores[eligible], k)
-            else:
-                picked = balanced_top_k(labels, scores[eligible], k)
-            chosen = {eligible[j] for j in picked} if eligible else set()
-            for i, (row, m) in enumerate(zip(scored, metrics)):
-                reason = threshold_reason(m, params) or (None if i in chosen else "not_in_top_k")
-                records.append({**row, **m, "score": float(scores[i]), "batch": batch_start // params.batch_size,
-                                "kept": reason is None, "reason": reason or ""})
-        kept_rows = []
-        for rec in records:
-            if not rec["kept"]:
-                continue
-            dst = out / IMAGES_DIR / Path(rec["path"]).name
-            copy_once(in_dir / rec["path"], dst)
-            row = {k: v for k, v in rec.items() if k in rows_in[0] and k not in ("reference_path",)}
-            row.update({"path": f"{IMAGES_DIR}/{dst.name}", "q_face": rec["face"], "q_brisque": rec["brisque"],
-                        "q_niqe": rec["niqe"], "q_score": rec["score"], "select_batch": rec["batch"],
-                        **{f"q_{m}": rec.get(m) for m in ("psnr", "ssim", "rmse", "sam", "uqi")}})
-            kept_rows.append(row)
+        records = select_per_batch(rows_in, journal.done, params)
+        kept_rows = copy_kept(records, in_dir, out, set(rows_in[0]))
         write_manifest(out, kept_rows)
         _write_selection_csv(out, records, journal)
         distances = _distances(in_dir, rows_in, kept_rows, reference_images, params, telemetry)
