@@ -107,6 +107,33 @@ def _write_preview(out: Path, params: IdentityParams, gan: GanBackend | None, ro
     return "preview.png"
 
 
+def _align_batch(batch: list[Job], frames: list, detections: dict, params: IdentityParams,
+                 gan: GanBackend | None, source_of: dict[str, str], out: Path, journal, telemetry) -> int:
+    """Align and write every frame of the batch with a face; journal the rest with their reason."""
+    produced = 0
+    for i, job in enumerate(batch):
+        frame = frames[i]
+        if isinstance(frame, ImageError):
+            telemetry.rejected("unreadable", str(frame))
+            journal.record_rejected(job.key, "unreadable", str(frame))
+            continue
+        if not detections[i]:
+            what = source_of.get(job.key, f"seed {job.seed}")
+            detail = f"{what}: no face with confidence >= {params.min_face_confidence}"
+            telemetry.rejected("no_face", detail)
+            journal.record_rejected(job.key, "no_face", detail)
+            continue
+        face = detections[i][0]
+        with telemetry.timed("align_write"):
+            aligned = align(frame, face.landmarks, params.crop_size, params.crop_padding)
+            write_image(out / FRAMES_DIR / f"{job.key}.png", frame)
+            write_image(out / IMAGES_DIR / f"{job.key}.png", aligned.crop)
+        source = source_of.get(job.key, gan.source if gan else "")
+        journal.record_ok(job.key, _row(job, params, source, face, aligned.matrix))
+        produced += 1
+    return produced
+
+
 def run(params: IdentityParams, out_dir: str | Path) -> dict:
     """Run the stage into `out_dir` (resuming a crashed run of the same parameters); returns the summary."""
     out = Path(out_dir)
@@ -140,27 +167,7 @@ def run(params: IdentityParams, out_dir: str | Path) -> dict:
             good = [i for i, f in enumerate(frames) if not isinstance(f, ImageError)]
             with telemetry.timed("detect"):
                 detections = dict(zip(good, detector.detect([frames[i] for i in good])))
-            produced = 0
-            for i, job in enumerate(batch):
-                frame = frames[i]
-                if isinstance(frame, ImageError):
-                    telemetry.rejected("unreadable", str(frame))
-                    journal.record_rejected(job.key, "unreadable", str(frame))
-                    continue
-                if not detections[i]:
-                    what = source_of.get(job.key, f"seed {job.seed}")
-                    detail = f"{what}: no face with confidence >= {params.min_face_confidence}"
-                    telemetry.rejected("no_face", detail)
-                    journal.record_rejected(job.key, "no_face", detail)
-                    continue
-                face = detections[i][0]
-                with telemetry.timed("align_write"):
-                    aligned = align(frame, face.landmarks, params.crop_size, params.crop_padding)
-                    write_image(out / FRAMES_DIR / f"{job.key}.png", frame)
-                    write_image(out / IMAGES_DIR / f"{job.key}.png", aligned.crop)
-                source = source_of.get(job.key, gan.source if gan else "")
-                journal.record_ok(job.key, _row(job, params, source, face, aligned.matrix))
-                produced += 1
+            produced = _align_batch(batch, frames, detections, params, gan, source_of, out, journal, telemetry)
             telemetry.produced(produced, (time.perf_counter() - batch_start) / max(len(batch), 1))
             bar.update(len(batch))
         bar.close()
