@@ -54,6 +54,50 @@ def _row(parent: dict, key: str, target: Target, editor: str, src: np.ndarray, d
     }
 
 
+def _plan(params: ExpressionParams, parents: list[dict]) -> list[tuple[dict, list[tuple[str, Target]]]]:
+    """Every identity with its (image key, target) jobs; keys number the images in plan order."""
+    plan, order = [], 0
+    for parent in parents:
+        jobs = []
+        for target in _targets(params, parent["seed"]):
+            jobs.append((f"{parent['seed']}_{order:06d}", target))
+            order += 1
+        plan.append((parent, jobs))
+    return plan
+
+
+def _edit_identity(parent: dict, todo: list[tuple[str, Target]], in_dir: Path, out: Path, editor, journal,
+                   telemetry) -> None:
+    """All the identity's pending edits in one batch; an identity the editor refuses is journalled with the reason."""
+    batch_start = time.perf_counter()
+    telemetry.seen(len(todo))
+
+    def refuse(reason: str, detail: str) -> None:
+        telemetry.rejected(reason, detail)
+        for key, _ in todo:
+            journal.record_rejected(key, reason, detail)
+
+    try:
+        crop = read_image(in_dir / parent["path"])
+        with telemetry.timed("landmarks"):
+            landmarks = detect_on_aligned(crop)
+        copy_once(in_dir / parent["frame_path"], out / FRAMES_DIR / f"{parent['id']}.png")
+    except (ImageError, LandmarkError, OSError) as exc:
+        refuse("landmarks_failed" if isinstance(exc, LandmarkError) else "unreadable", f"{in_dir / parent['path']}: {exc}")
+        return
+    try:
+        with telemetry.timed("edit"):
+            edits = editor.edit_batch([crop] * len(todo), [landmarks] * len(todo), [t for _, t in todo])
+    except EditRejected as exc:  # e.g. no mesh, or a pose the editor cannot serve
+        refuse(exc.reason, f"{in_dir / parent['path']}: {exc}")
+        return
+    for (key, target), edit in zip(todo, edits):
+        with telemetry.timed("write"):
+            write_image(out / IMAGES_DIR / f"{key}.png", edit.image)
+        journal.record_ok(key, _row(parent, key, target, editor.name, landmarks, edit.landmarks))
+    telemetry.produced(len(todo), (time.perf_counter() - batch_start) / len(todo))
+
+
 def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     in_dir, out = Path(in_dir), Path(out_dir)
     stage = StageRun(STAGE, params, out)
@@ -63,52 +107,13 @@ def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path) -> di
     with stage.journal(input_digest) as journal:
         with telemetry.timed("load"):
             editor = make_editor(params, out / ".cache")
-        plan = []  # (parent, [(key, target)])
-        order = 0
-        for parent in parents:
-            jobs = []
-            for target in _targets(params, parent["seed"]):
-                jobs.append((f"{parent['seed']}_{order:06d}", target))
-                order += 1
-            plan.append((parent, jobs))
+        plan = _plan(params, parents)
         total = sum(len(jobs) for _, jobs in plan)
         bar = progress(None, desc=f"{STAGE} ({params.editor})", total=total)
         for parent, jobs in plan:
             todo = [(k, t) for k, t in jobs if not journal.finished(k)]
-            if not todo:
-                bar.update(len(jobs))
-                continue
-            batch_start = time.perf_counter()
-            telemetry.seen(len(todo))
-            try:
-                crop = read_image(in_dir / parent["path"])
-                with telemetry.timed("landmarks"):
-                    landmarks = detect_on_aligned(crop)
-                frame_src = in_dir / parent["frame_path"]
-                copy_once(frame_src, out / FRAMES_DIR / f"{parent['id']}.png")
-            except (ImageError, LandmarkError, OSError) as exc:
-                reason = "landmarks_failed" if isinstance(exc, LandmarkError) else "unreadable"
-                detail = f"{in_dir / parent['path']}: {exc}"
-                telemetry.rejected(reason, detail)
-                for key, _ in todo:
-                    journal.record_rejected(key, reason, detail)
-                bar.update(len(jobs))
-                continue
-            try:
-                with telemetry.timed("edit"):
-                    edits = editor.edit_batch([crop] * len(todo), [landmarks] * len(todo), [t for _, t in todo])
-            except EditRejected as exc:  # e.g. no mesh, or a pose the editor cannot serve
-                detail = f"{in_dir / parent['path']}: {exc}"
-                telemetry.rejected(exc.reason, detail)
-                for key, _ in todo:
-                    journal.record_rejected(key, exc.reason, detail)
-                bar.update(len(jobs))
-                continue
-            for (key, target), edit in zip(todo, edits):
-                with telemetry.timed("write"):
-                    write_image(out / IMAGES_DIR / f"{key}.png", edit.image)
-                journal.record_ok(key, _row(parent, key, target, editor.name, landmarks, edit.landmarks))
-            telemetry.produced(len(todo), (time.perf_counter() - batch_start) / len(todo))
+            if todo:
+                _edit_identity(parent, todo, in_dir, out, editor, journal, telemetry)
             bar.update(len(jobs))
         bar.close()
         rows = sorted(journal.done.values(), key=lambda r: r["id"].split("_")[1])
