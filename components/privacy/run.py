@@ -58,40 +58,35 @@ def identity_descriptors(in_dir: Path, rows: list[dict], params: PrivacyParams, 
     return {identity: np.mean(found[identity], axis=0) for identity in by_identity if identity in found}
 
 
-def run(params: PrivacyParams, in_dir: str | Path, out_dir: str | Path) -> dict:
-    in_dir, out = Path(in_dir), Path(out_dir)
-    stage = StageRun(STAGE, params, out)
-    telemetry = stage.telemetry
-    rows = read_manifest(in_dir)
-    problems: list[str] = []
+def reference_descriptors(params: PrivacyParams, pool: DescriptorPool, problems: list[str]):
+    """(names, descriptors, thumbnails) of the real reference faces a descriptor was found for."""
     names, real, thumbnails = [], [], {}
-    with DescriptorPool() as pool:
-        with telemetry.timed("synthetic"):
-            synthetic = identity_descriptors(in_dir, rows, params, pool, telemetry)
-        with telemetry.timed("reference"):
-            faces = list(islice(reference_faces(params.reference, problems), params.max_reference))
-            described = pool.describe((image, aligned) for _, image, aligned in faces)
-            for (name, image, _), d in zip(faces, progress(described, desc=f"{STAGE} (real)", total=len(faces))):
-                if d is None:
-                    problems.append(f"{name}: no face found")
-                    continue
-                names.append(name)
-                real.append(d)
-                thumbnails[name] = image
-    keys = sorted(synthetic)
-    queries = np.stack([synthetic[k] for k in keys]) if keys else np.zeros((0, 128), np.float32)
-    references = np.stack(real) if real else np.zeros((0, 128), np.float32)
+    faces = list(islice(reference_faces(params.reference, problems), params.max_reference))
+    described = pool.describe((image, aligned) for _, image, aligned in faces)
+    for (name, image, _), d in zip(faces, progress(described, desc=f"{STAGE} (real)", total=len(faces))):
+        if d is None:
+            problems.append(f"{name}: no face found")
+            continue
+        names.append(name)
+        real.append(d)
+        thumbnails[name] = image
+    return names, real, thumbnails
+
+
+def nearest_faces(queries: np.ndarray, references: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distance and index of each identity's nearest real face, distance to its nearest other identity)."""
     distance, index = nearest(queries, references)
-    # nearest other synthetic identity (the diagonal is the identity itself)
-    twin = np.full(len(keys), np.inf, np.float32)
-    if len(keys) > 1:
+    twin = np.full(len(queries), np.inf, np.float32)
+    if len(queries) > 1:
         d = distances(queries, queries)
-        np.fill_diagonal(d, np.inf)
+        np.fill_diagonal(d, np.inf)  # the diagonal is the identity itself
         twin = d.min(1)
-    per_identity = {k: {"distance": _finite(distance[i]), "nearest": names[index[i]] if index[i] >= 0 else None,
-                        "twin_distance": _finite(twin[i])} for i, k in enumerate(keys)}
-    flagged = sorted(k for i, k in enumerate(keys) if distance[i] < params.threshold)
-    dropped = set(flagged) if params.drop else set()
+    return distance, index, twin
+
+
+def copy_checked(rows: list[dict], in_dir: Path, out: Path, dropped: set[str], per_identity: dict,
+                 threshold: float, telemetry) -> list[dict]:
+    """The images of identities not dropped, with their privacy columns."""
     kept = []
     for row in rows:
         telemetry.seen()
@@ -103,9 +98,30 @@ def run(params: PrivacyParams, in_dir: str | Path, out_dir: str | Path) -> dict:
         kept.append({**row, "path": f"{IMAGES_DIR}/{src.name}"})
         telemetry.produced()
     kept_distances = [per_identity.get(identity_key(r), {}).get("distance") for r in kept]
-    kept = add_columns(kept, STAGE, {
+    return add_columns(kept, STAGE, {
         "privacy_distance": kept_distances,
-        "privacy_flagged": [int(d is not None and d < params.threshold) for d in kept_distances]})
+        "privacy_flagged": [int(d is not None and d < threshold) for d in kept_distances]})
+
+
+def run(params: PrivacyParams, in_dir: str | Path, out_dir: str | Path) -> dict:
+    in_dir, out = Path(in_dir), Path(out_dir)
+    stage = StageRun(STAGE, params, out)
+    telemetry = stage.telemetry
+    rows = read_manifest(in_dir)
+    problems: list[str] = []
+    with DescriptorPool() as pool:
+        with telemetry.timed("synthetic"):
+            synthetic = identity_descriptors(in_dir, rows, params, pool, telemetry)
+        with telemetry.timed("reference"):
+            names, real, thumbnails = reference_descriptors(params, pool, problems)
+    keys = sorted(synthetic)
+    queries = np.stack([synthetic[k] for k in keys]) if keys else np.zeros((0, 128), np.float32)
+    distance, index, twin = nearest_faces(queries, np.stack(real) if real else np.zeros((0, 128), np.float32))
+    per_identity = {k: {"distance": _finite(distance[i]), "nearest": names[index[i]] if index[i] >= 0 else None,
+                        "twin_distance": _finite(twin[i])} for i, k in enumerate(keys)}
+    flagged = sorted(k for i, k in enumerate(keys) if distance[i] < params.threshold)
+    dropped = set(flagged) if params.drop else set()
+    kept = copy_checked(rows, in_dir, out, dropped, per_identity, params.threshold, telemetry)
     write_manifest(out, kept)
     summary = {"identities": len({identity_key(r) for r in rows}),
                "described": len(keys), "references": len(real), "threshold": params.threshold,
