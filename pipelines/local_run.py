@@ -69,6 +69,45 @@ def _lock_run_dir(run_dir: Path):
     return handle
 
 
+def link_datasets(run_dir: Path, pipeline_dir: Path) -> dict[str, dict]:
+    """<run>/<stage> -> the stage's KFP artifact; returns every stage's stage.json."""
+    stages = {}
+    for name, stage in PIPELINE_STAGES.items():
+        link = run_dir / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(pipeline_dir / stage.task / stage.output)
+        stages[name] = read_stage_info(link)
+    return stages
+
+
+def run_summary(run_dir: Path, seconds: float, stages: dict[str, dict]) -> dict:
+    """summary.json: counts and timings of every stage, where the pictures and reports are, the headline."""
+    def named(stage: str, key: str) -> str | None:
+        return f"{stage}/{stages[stage][key]}" if stages[stage].get(key) else None
+
+    return {
+        "run_dir": str(run_dir),
+        "wall_s": round(seconds, 2),
+        "stages": {name: {"counts": info["counts"], "timings_s": info["timings_s"], "dataset": name}
+                   for name, info in stages.items()},
+        "preview": named("identity", "preview"),
+        "contact_sheet": named("adapt", "contact_sheet"),
+        "quality_report": f"select/{stages['select']['report']}",
+        "labels": "annotate/labels.csv",
+        "seed_review": named("annotate", "gallery"),
+        "evaluation": "evaluate/report.html",
+        "held_out_synthetic": stages["evaluate"].get("headline"),
+        "privacy": {"report": "privacy/privacy.html", **{k: stages["privacy"]["counts"].get(k) for k in
+                                                          ("references", "flagged", "dropped_identities")}},
+        "bias": {"report": "bias/bias.html", **{k: stages["bias"]["counts"].get(k) for k in
+                                                 ("overall_accuracy", "flagged_groups")}},
+        "model_repository": "export",
+        "report": "report.html",
+        "headline": headline_numbers(stages),
+    }
+
+
 def run_local(config_path: str | Path | None = None, out_dir: str | Path | None = None,
               verbose: bool = False) -> dict:
     """Run the pipeline; the console shows a bar and a result line per stage, <run>/logs/ the rest."""
@@ -99,35 +138,8 @@ def run_local(config_path: str | Path | None = None, out_dir: str | Path | None 
             task = fer_pipeline(**params)
     except RuntimeError as exc:  # KFP says only "Task ... FAILURE"; the console knows the stage and why
         raise RuntimeError(console.failure()) from exc
-    pipeline_dir = Path(task.output.path).parents[1]  # <root>/<pipeline>-<timestamp>
-    stages = {}
-    for name, stage in PIPELINE_STAGES.items():
-        link = run_dir / name
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(pipeline_dir / stage.task / stage.output)
-        stages[name] = read_stage_info(link)
-    summary = {
-        "run_dir": str(run_dir),
-        "wall_s": round(time.perf_counter() - started, 2),
-        "stages": {name: {"counts": info["counts"], "timings_s": info["timings_s"], "dataset": name}
-                   for name, info in stages.items()},
-        "preview": f"identity/{stages['identity']['preview']}" if stages["identity"].get("preview") else None,
-        "contact_sheet": f"adapt/{stages['adapt']['contact_sheet']}" if stages["adapt"].get("contact_sheet")
-        else None,
-        "quality_report": f"select/{stages['select']['report']}",
-        "labels": "annotate/labels.csv",
-        "seed_review": f"annotate/{stages['annotate']['gallery']}" if stages["annotate"].get("gallery") else None,
-        "evaluation": "evaluate/report.html",
-        "held_out_synthetic": stages["evaluate"].get("headline"),
-        "privacy": {"report": "privacy/privacy.html", **{k: stages["privacy"]["counts"].get(k) for k in
-                                                          ("references", "flagged", "dropped_identities")}},
-        "bias": {"report": "bias/bias.html", **{k: stages["bias"]["counts"].get(k) for k in
-                                                 ("overall_accuracy", "flagged_groups")}},
-        "model_repository": "export",
-        "report": "report.html",
-        "headline": headline_numbers(stages),
-    }
+    stages = link_datasets(run_dir, Path(task.output.path).parents[1])  # <root>/<pipeline>-<timestamp>
+    summary = run_summary(run_dir, time.perf_counter() - started, stages)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     write_run_report(run_dir, summary, stages)
     return summary

@@ -221,21 +221,8 @@ def _blob(layer: np.ndarray, centre: np.ndarray, axes: tuple[float, float], valu
     layer += canvas * value
 
 
-def appearance_layer(points: np.ndarray, aus: dict[int, float], size: int) -> np.ndarray:
-    """A luminance gain map (0 = unchanged, -0.3 = 30 % darker) for the AUs, drawn at the landmarks."""
-    scale = 2
-    layer = np.zeros((size * scale, size * scale), np.float32)
-    midline, iod = face_frame(points)
-    w = 0.035 * iod
-    p = points
-
-    def both(draw):  # draw on the image-left side, then mirrored onto the other side
-        draw(p, 1.0)
-        draw(_mirror(p, midline), -1.0)
-
-    def a(au):
-        return float(aus.get(au, 0.0))
-
+def _upper_face_marks(layer: np.ndarray, p: np.ndarray, a, midline: float, iod: float, w: float, scale: int) -> None:
+    """Brow, forehead, nose-bridge, cheek and lid marks (AU1, 2, 4, 6, 7, 9, 12)."""
     if a(4):  # glabellar furrows and brow shadow
         for dx in (-0.07, 0.07):
             top = np.array([midline + dx * iod, min(p[21, 1], p[22, 1]) - 0.06 * iod])
@@ -254,6 +241,20 @@ def appearance_layer(points: np.ndarray, aus: dict[int, float], size: int) -> np
             y = p[27, 1] + t * (p[30, 1] - p[27, 1])
             _stroke(layer, np.array([[midline - 0.14 * iod, y], [midline + 0.14 * iod, y + 0.01 * iod]]),
                     -0.3 * a(9), w, scale)
+    if a(6) or a(12):  # raised cheeks catch light; crow's feet at the outer eye corners
+        for cheek in ((p[41] + p[48]) / 2 + [-0.12 * iod, 0.0], (p[46] + p[54]) / 2 + [0.12 * iod, 0.0]):
+            _blob(layer, cheek, (0.22 * iod, 0.14 * iod), 0.06 * (a(6) + 0.5 * a(12)), scale)
+        for corner, s in ((p[36], -1.0), (p[45], 1.0)):
+            for angle in (-0.35, 0.0, 0.35):
+                ray = np.array([corner + [s * 0.06 * iod, 0], corner + [s * 0.2 * iod, angle * 0.2 * iod]])
+                _stroke(layer, ray, -0.22 * a(6), 0.8 * w, scale)
+    if a(7):  # tightened lower lids: a darker crease under each eye
+        _stroke(layer, p[[39, 40, 41, 36]] + [0, 0.05 * iod], -0.3 * a(7), 1.2 * w, scale)
+        _stroke(layer, p[[42, 47, 46, 45]] + [0, 0.05 * iod], -0.3 * a(7), 1.2 * w, scale)
+
+
+def _lower_face_marks(layer: np.ndarray, p: np.ndarray, a, iod: float, w: float, scale: int) -> None:
+    """Nasolabial folds and mouth, lip and chin marks (AU6, 9, 10, 12, 15, 17, 20, 23)."""
     fold = 0.3 * a(10) + 0.25 * a(9) + 0.3 * a(12) + 0.1 * a(6)
     if fold:  # nasolabial folds, from the nose wing down past the mouth corner
         def nasolabial(q, s):
@@ -265,16 +266,6 @@ def appearance_layer(points: np.ndarray, aus: dict[int, float], size: int) -> np
             _stroke(layer, np.array([start, mid, end]), -fold, 1.3 * w, scale)
         nasolabial(p, 1.0)
         nasolabial(p, -1.0)
-    if a(6) or a(12):  # raised cheeks catch light; crow's feet at the outer eye corners
-        for cheek in ((p[41] + p[48]) / 2 + [-0.12 * iod, 0.0], (p[46] + p[54]) / 2 + [0.12 * iod, 0.0]):
-            _blob(layer, cheek, (0.22 * iod, 0.14 * iod), 0.06 * (a(6) + 0.5 * a(12)), scale)
-        for corner, s in ((p[36], -1.0), (p[45], 1.0)):
-            for angle in (-0.35, 0.0, 0.35):
-                ray = np.array([corner + [s * 0.06 * iod, 0], corner + [s * 0.2 * iod, angle * 0.2 * iod]])
-                _stroke(layer, ray, -0.22 * a(6), 0.8 * w, scale)
-    if a(7):  # tightened lower lids: a darker crease under each eye
-        _stroke(layer, p[[39, 40, 41, 36]] + [0, 0.05 * iod], -0.3 * a(7), 1.2 * w, scale)
-        _stroke(layer, p[[42, 47, 46, 45]] + [0, 0.05 * iod], -0.3 * a(7), 1.2 * w, scale)
     if a(15):  # lines down from the lip corners
         for corner, s in ((p[48], -1.0), (p[54], 1.0)):
             _stroke(layer, np.array([corner + [s * 0.03 * iod, 0.03 * iod], corner + [s * 0.06 * iod, 0.28 * iod]]),
@@ -291,6 +282,19 @@ def appearance_layer(points: np.ndarray, aus: dict[int, float], size: int) -> np
     if a(23):  # pressed lips: darker lip line
         _stroke(layer, p[60:65], -0.25 * a(23), 1.2 * w, scale)
         _stroke(layer, p[[64, 65, 66, 67, 60]], -0.25 * a(23), 1.2 * w, scale)
+
+
+def appearance_layer(points: np.ndarray, aus: dict[int, float], size: int) -> np.ndarray:
+    """A luminance gain map (0 = unchanged, -0.3 = 30 % darker) for the AUs, drawn at the landmarks."""
+    scale = 2
+    layer = np.zeros((size * scale, size * scale), np.float32)
+    midline, iod = face_frame(points)
+
+    def a(au):
+        return float(aus.get(au, 0.0))
+
+    _upper_face_marks(layer, points, a, midline, iod, 0.035 * iod, scale)
+    _lower_face_marks(layer, points, a, iod, 0.035 * iod, scale)
     layer = cv2.GaussianBlur(layer, (0, 0), max(0.8, 0.03 * iod * scale))
     layer = cv2.resize(layer, (size, size), interpolation=cv2.INTER_AREA)
     return np.clip(layer, -0.6, 0.4)
