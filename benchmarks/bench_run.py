@@ -13,8 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-STAGES = ("identity", "expression", "adapt", "select", "annotate", "privacy", "train", "evaluate", "bias",
-          "export")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from components.stages import PIPELINE_STAGES  # noqa: E402
+
+STAGES = tuple(PIPELINE_STAGES)
 
 
 def stage_seconds(run_dir: Path) -> dict[str, float]:
