@@ -91,24 +91,29 @@ def test_embedded_run_goes_through_kfp_local(tmp_path):
     assert report.count('class="card"') >= 7 and "true \\ predicted" in report
     assert report.count("data:image/png;base64,") >= 4  # time chart, distance histogram, balance, skin tone
     assert report.count("data:image/jpeg;base64,") >= len(images)  # the contact sheet: every edit, full size
-    assert broken_images_in_browser(run_dir / summary["report"], tmp_path) == 0
+    assert (run_dir / summary["report"]).stat().st_size < 15e6
+    broken, overflow = open_in_browser(run_dir / summary["report"], tmp_path)
+    assert broken == 0 and overflow <= 0  # every image decodes, nothing is wider than a 1280 px window
 
 
-def broken_images_in_browser(report: Path, tmp_path: Path) -> int:
-    """Open the report in headless Chromium and count images that did not decode."""
+def open_in_browser(report: Path, tmp_path: Path) -> tuple[int, int]:
+    """Open the report in headless Chromium at 1280 px: (images that did not decode, pixels the page is
+    wider than the window)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("headless browser check needs Debian's chromium (.ci/run installs it)")
     probe = tmp_path / "probe.html"
     probe.write_text(report.read_text().replace("</body>", (
         '<script>window.addEventListener("load", () => { const all = [...document.images]; document.title = '
-        '"images " + all.length + " broken " + all.filter(i => !i.complete || i.naturalWidth === 0).length; '
+        '"images " + all.length + " broken " + all.filter(i => !i.complete || i.naturalWidth === 0).length + '
+        '" overflow " + (document.documentElement.scrollWidth - document.documentElement.clientWidth); '
         "});</script></body>")))
     dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
-                          "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    found = re.search(r"<title>images (\d+) broken (\d+)</title>", dom)
+                          "--window-size=1280,1000", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r"<title>images (\d+) broken (\d+) overflow (-?\d+)</title>", dom)
     assert found and int(found.group(1)) > 10, dom[:500]
-    return int(found.group(2))
+    return int(found.group(2)), int(found.group(3))
 
 
 def test_demo_config_is_valid_and_big_enough():
