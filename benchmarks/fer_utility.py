@@ -41,6 +41,7 @@ FACTORS: dict[str, tuple[dict, str]] = {
     "identity_batches": ({"batching": "identity"}, "batches of whole identities instead of shuffled ones"),
     "balanced_batches": ({"batching": "balanced"}, "class-balanced sampling instead of shuffled batches"),
     "full_augment": ({"augment": "full"}, "flip + random resized crop + random erasing"),
+    "per_image_norm": ({"input_norm": "per_image"}, "each input standardised (zero mean, unit variance)"),
     "no_augment": ({"augment": "none"}, "no augmentation"),
     "label_smoothing": ({"label_smoothing": 0.1}, "label smoothing 0.1"),
     "input_96": ({"image_size": 96}, "96 px input instead of 64"),

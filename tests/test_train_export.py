@@ -193,3 +193,18 @@ def test_a_missing_test_set_is_reported_and_the_others_still_scored(toy_dataset,
     assert "not EmoPy's examples/image_data" in result["sets"][f"emopy:{missing}"]["error"]
     assert result["sets"][f"fersynth:{toy_dataset}"]["accuracy"] > 0.5
     assert "skipped: " in (tmp_path / "e" / "report.html").read_text()
+
+
+def test_per_image_standardisation_ignores_exposure_and_travels_with_the_model(astronaut):
+    face = astronaut[20:220, 150:350]
+    darker = (face.astype(float) * 0.5 + 10).astype(np.uint8)  # half the contrast, another brightness
+    fixed = PreprocessSpec(64, True, (0.5,), (0.5,))
+    per_image = PreprocessSpec(64, True, (0.5,), (0.5,), standardise=True)
+    a, b = preprocess([face, darker], per_image)
+    assert abs(float(a.mean())) < 1e-4 and abs(float(a.std()) - 1) < 1e-3
+    assert np.abs(a - b).mean() < 0.05  # the same input whatever the exposure
+    c, d = preprocess([face, darker], fixed)
+    assert np.abs(c - d).mean() > 0.3  # the fixed normalisation passes the exposure on
+    assert PreprocessSpec.from_json(per_image.to_json()) == per_image
+    old = '{"grey": true, "mean": [0.5], "size": 64, "std": [0.5]}'  # a model written before the option
+    assert PreprocessSpec.from_json(old) == fixed

@@ -19,6 +19,9 @@ class PreprocessSpec:
     grey: bool
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    # Per-image standardisation (zero mean, unit variance per channel) instead of the fixed mean/std:
+    # the model then sees the same input whatever the photo's exposure and contrast.
+    standardise: bool = False
 
     @property
     def channels(self) -> int:
@@ -30,7 +33,8 @@ class PreprocessSpec:
     @classmethod
     def from_json(cls, text: str | dict) -> "PreprocessSpec":
         data = json.loads(text) if isinstance(text, str) else dict(text)
-        return cls(int(data["size"]), bool(data["grey"]), tuple(data["mean"]), tuple(data["std"]))
+        return cls(int(data["size"]), bool(data["grey"]), tuple(data["mean"]), tuple(data["std"]),
+                   bool(data.get("standardise", False)))  # older models: the fixed mean/std
 
 
 # The input each FER network is trained on by default (size, grey, mean, std).
@@ -57,5 +61,10 @@ def preprocess(images: list[np.ndarray], spec: PreprocessSpec) -> np.ndarray:
         else:
             x = np.repeat(x[..., None], 3, axis=2) if x.ndim == 2 else x
             x = x.transpose(2, 0, 1)
-        out[i] = (x.astype(np.float32) / 255.0 - mean) / std
+        x = x.astype(np.float32) / 255.0
+        if spec.standardise:
+            centred = x - x.mean(axis=(1, 2), keepdims=True)
+            out[i] = centred / np.maximum(centred.std(axis=(1, 2), keepdims=True), 1e-3)
+        else:
+            out[i] = (x - mean) / std
     return out

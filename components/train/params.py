@@ -31,6 +31,9 @@ class TrainParams(StageParams):
     optimizer: Literal["adamw", "adam"] = Field("adamw", description="optimizer")
     lr: float = Field(2e-3, gt=0, le=1.0, description="peak learning rate (one-cycle schedule over all steps)")
     weight_decay: float = Field(1e-4, ge=0, description="weight decay")
+    input_norm: Literal["dataset", "per_image"] = Field(
+        "dataset", description="input normalisation: the model's fixed mean/std, or each image to zero mean and "
+                               "unit variance (robust to a photo's exposure and contrast)")
     augment: Literal["none", "flip", "full"] = Field(
         "flip", description="training augmentation: none, flip, or full (flip, random resized crop, erasing)")
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="cross-entropy label smoothing")
