@@ -9,7 +9,7 @@ from components.common.faces import FaceDetector, align
 from components.common.landmarks import detect_on_aligned
 from components.expression.editors import EditRejected
 from components.expression.mesh_appearance import lip_gap
-from components.expression.mesh_fields import SUPPORTED_AUS, similarity_fit
+from components.expression.mesh_fields import SUPPORTED_AUS, displacement, similarity_fit
 from components.expression.mesh_model import load_mesh_model
 from components.expression.mesh_warp import MeshWarpEditor
 from components.expression.targets import EMOTIONS, emotion_target
@@ -146,3 +146,15 @@ def test_contempt_moves_one_side_of_the_mouth_only(editor, face):
     assert moved[48] > 0.04 and moved[54] < 0.2 * moved[48]  # the subject's right corner is on the image left
     with pytest.raises(ValueError, match="side must be"):
         editor.edit(editor.prepare(crop, landmarks), crop, target.aus, side="top")
+
+
+def test_lip_parting_moves_the_inner_lower_lip_of_closed_lips(editor, grace_hopper_path):
+    # Closed lips put the inner lower lip on the seam: it must still count as lower lip, so AU25 and
+    # AU16 pull it down instead of leaving it with the upper lip.
+    photo = cv2.cvtColor(cv2.imread(str(grace_hopper_path)), cv2.COLOR_BGR2RGB)
+    crop, landmarks = _aligned(photo, 256)
+    frame = editor.prepare(crop, landmarks).frame
+    assert lip_gap(frame.mesh) < 0.02 * frame.iod
+    for au in (25, 16):
+        moves = displacement(frame, editor.model, {au: 1.0}) / frame.iod
+        assert moves[14, 1] > 0.04 and abs(moves[13, 1]) < 0.02

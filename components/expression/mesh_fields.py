@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from components.common.face_mesh import (INNER_UPPER_LIP, LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS, STABLE_POINTS,
-                                         inter_ocular)
+from components.common.face_mesh import (INNER_LOWER_LIP, INNER_UPPER_LIP, LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS,
+                                         STABLE_POINTS, inter_ocular)
 
 from .au_warp import AU_MOVES, displaced_landmarks, image_side
 from .mesh_model import MeshModel
@@ -98,6 +98,9 @@ def _sides(mesh: np.ndarray, iod: float) -> tuple[np.ndarray, np.ndarray]:
     in_mouth = (x > seam[:, 0].min() - 0.05 * iod) & (x < seam[:, 0].max() + 0.05 * iod) & \
                (np.abs(y - seam_y) < 0.6 * iod)
     mouth = np.where(in_mouth, np.where(y <= seam_y, 1, -1), 0)
+    # Closed lips put the inner lower lip on the seam itself: its side comes from the mesh, not from y.
+    mouth[list(INNER_UPPER_LIP[1:-1])] = 1
+    mouth[list(INNER_LOWER_LIP[1:-1])] = -1
     eyes = np.zeros(len(mesh), int)
     for corners in (RIGHT_EYE_CORNERS, LEFT_EYE_CORNERS):
         a, b = mesh[list(corners), :2]
