@@ -63,6 +63,8 @@ SPREAD_IOD = 0.09  # Gaussian radius of a hand move on the mesh
 # far upwards and little downwards.
 BROWS = tuple(range(17, 27))
 BROW_SPREAD_UP_IOD, BROW_SPREAD_DOWN_IOD = 0.35, 0.12
+INNER_BROW = (20, 21, 22, 23)  # 68-point brow landmarks nearest the midline
+INNER_BROW_LOWERING = -4  # cache key of AU4's vertical move of the inner brow alone
 # Hand moves left out on the mesh: AU4's push on the upper lids would close the glare of anger (AU5).
 HAND_SKIPS = {4: (37, 38, 43, 44)}
 
@@ -182,9 +184,14 @@ def tissue_field(frame: FaceFrame, model: MeshModel, au: int) -> np.ndarray:
     return (canonical * model_iod) @ frame.similarity.T
 
 
-def hand_field(frame: FaceFrame, au: int) -> np.ndarray:
+def hand_field(frame: FaceFrame, au: int, only: tuple[int, ...] | None = None, axis: int | None = None) -> np.ndarray:
+    """One AU's 68-point moves spread over the mesh; `only` these landmarks and `axis` (0: x, 1: y) if given."""
     moves = displaced_landmarks(frame.landmarks, {au: 1.0}) - frame.landmarks
     moves[list(HAND_SKIPS.get(au, ()))] = 0.0
+    if only is not None:
+        moves[np.setdiff1d(np.arange(len(moves)), only)] = 0.0
+    if axis is not None:
+        moves[:, 1 - axis] = 0.0
     weights = frame.spread
     total = np.maximum(weights.sum(1, keepdims=True), 1.0)  # normalise only where moves overlap
     return (weights @ moves) / total
@@ -205,6 +212,14 @@ def displacement(frame: FaceFrame, model: MeshModel, aus: dict[int, float], side
         if au not in frame.fields:
             frame.fields[au] = au_field(frame, model, au)
         total += intensity * frame.fields[au]
+    # FACS 1+4 (fear, sadness): the inner brows are raised and drawn together. AU1's frontalis pull holds
+    # the inner brow up against AU4's lowering there, so AU4 keeps its pull towards the midline (and its
+    # lowering of the lateral brow) and loses its inner lowering up to AU1's intensity.
+    held = min(aus.get(1, 0.0), aus.get(4, 0.0))
+    if held > 0:
+        if INNER_BROW_LOWERING not in frame.fields:
+            frame.fields[INNER_BROW_LOWERING] = hand_field(frame, 4, only=INNER_BROW, axis=1)
+        total -= held * frame.fields[INNER_BROW_LOWERING]
     if side:
         total *= side_weights(model, side)[:, None]
     return total
