@@ -158,3 +158,16 @@ def test_lip_parting_moves_the_inner_lower_lip_of_closed_lips(editor, grace_hopp
     for au in (25, 16):
         moves = displacement(frame, editor.model, {au: 1.0}) / frame.iod
         assert moves[14, 1] > 0.04 and abs(moves[13, 1]) < 0.02
+
+
+@pytest.mark.parametrize("emotion", ["fear", "sad"])
+def test_fear_and_sadness_raise_the_inner_brows_and_draw_them_together(editor, grace_hopper_path, emotion):
+    # FACS 1+4: the inner brows go up and together, on the landmarks found again on the edited image.
+    photo = cv2.cvtColor(cv2.imread(str(grace_hopper_path)), cv2.COLOR_BGR2RGB)
+    crop, landmarks = _aligned(photo, 256)
+    edit = editor.edit(editor.prepare(crop, landmarks), crop, emotion_target(emotion, 1.0).aus)
+    iod = np.linalg.norm(landmarks[36:42].mean(0) - landmarks[42:48].mean(0))
+    before, after = landmarks, detect_on_aligned(edit.image)
+    raised = (before[[21, 22], 1].mean() - after[[21, 22], 1].mean()) / iod
+    together = ((before[22, 0] - before[21, 0]) - (after[22, 0] - after[21, 0])) / iod
+    assert raised > 0.04 and together > 0.04

@@ -10,7 +10,9 @@ PROTOTYPES: dict[str, dict[int, float]] = {
     "happy": {6: 0.8, 12: 1.0, 25: 0.5},  # a Duchenne smile with the lips parted
     "sad": {1: 1.0, 4: 0.6, 15: 1.0, 17: 0.4},
     "surprise": {1: 1.0, 2: 1.0, 5: 0.8, 25: 1.0, 26: 1.0},
-    "fear": {1: 1.0, 2: 0.5, 4: 1.0, 5: 1.0, 7: 0.4, 20: 1.2, 25: 1.0, 26: 0.5},  # brows up and together, lips stretched
+    # Fear: inner brows hard up and drawn together (1+4 stronger than in sadness), lids wide, lips stretched
+    # with the lower lip pulled down (AU16) and the jaw only half open: not surprise's round, dropped mouth.
+    "fear": {1: 1.2, 2: 0.5, 4: 1.3, 5: 0.8, 7: 0.4, 16: 1.0, 20: 0.4, 25: 1.0, 26: 0.5},
     "anger": {4: 1.0, 5: 0.7, 7: 1.0, 23: 1.0, 24: 0.6, 17: 0.6},  # brows down, lids tight, lips pressed
     "disgust": {9: 1.0, 10: 1.0, 15: 0.6, 16: 0.6, 25: 0.5},
     "contempt": {12: 0.5, 14: 0.8},  # unilateral: R12A+R14A (SIDES)
