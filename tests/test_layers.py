@@ -106,3 +106,16 @@ def test_the_tree_is_clean_under_the_linter():
     result = subprocess.run([str(ruff), "check", "--no-cache", str(REPO)], capture_output=True, text=True, cwd=REPO,
                             timeout=120)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_no_function_is_longer_than_sixty_lines():
+    """Long functions are cut into named phases (load, fit, resume, ...) so each reads at a glance."""
+    too_long = []
+    for folder in ("models", "components", "pipelines"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    length = node.end_lineno - node.lineno + 1
+                    if length > 60:
+                        too_long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({length} lines)")
+    assert too_long == []

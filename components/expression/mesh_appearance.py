@@ -69,6 +69,16 @@ def _skin_level(crop: np.ndarray, mesh: np.ndarray) -> float:
     return float(np.median(crop[pts[:, 1], pts[:, 0]].astype(np.float32).mean(1)))
 
 
+def _tongue_and_lower_teeth(colour: np.ndarray, t: np.ndarray, across: np.ndarray, gap: float, iod: float,
+                            lip: np.ndarray, teeth_colour: np.ndarray, feather: float) -> np.ndarray:
+    """A dropped jaw shows the tongue low in the middle and the lower teeth's edge along the lower lip."""
+    lower_teeth = np.clip((t - (1.0 - 0.05 * iod / gap)) / 0.05, 0.0, 1.0) * (across < 0.6)
+    tongue = np.clip((t - 0.6) / 0.25, 0.0, 1.0) * np.clip(1.0 - across / 0.8, 0.0, 1.0)
+    colour = colour * (1 - tongue[..., None] * 0.8) + lip * 0.6 * (tongue[..., None] * 0.8)
+    lower_teeth = cv2.GaussianBlur(lower_teeth.astype(np.float32), (0, 0), max(0.4, feather))
+    return colour * (1 - 0.6 * lower_teeth[..., None]) + teeth_colour * 0.6 * (0.6 * lower_teeth[..., None])
+
+
 def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray, iod: float,
                 kept: np.ndarray | float = 0.0) -> np.ndarray:
     """Fill the opening between the edited inner lips: a shaded cavity, upper teeth below the upper lip,
@@ -120,12 +130,7 @@ def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.nd
     teeth = cv2.GaussianBlur(teeth.astype(np.float32), (0, 0), max(0.4, feather))
     colour = cavity * (1 - teeth[..., None]) + (teeth_colour[None, None, :] * shade[..., None]) * teeth[..., None]
     if float(dst[14, 1] - src[14, 1]) > 0.12 * iod:  # the jaw is well down: lower teeth edge and tongue show
-        lower_teeth = np.clip((t - (1.0 - 0.05 * iod / gap)) / 0.05, 0.0, 1.0) * (across < 0.6)
-        tongue = np.clip((t - 0.6) / 0.25, 0.0, 1.0) * np.clip(1.0 - across / 0.8, 0.0, 1.0)
-        tongue_colour = lip * 0.6
-        colour = colour * (1 - tongue[..., None] * 0.8) + tongue_colour * (tongue[..., None] * 0.8)
-        lower_teeth = cv2.GaussianBlur(lower_teeth.astype(np.float32), (0, 0), max(0.4, feather))
-        colour = colour * (1 - 0.6 * lower_teeth[..., None]) + teeth_colour * 0.6 * (0.6 * lower_teeth[..., None])
+        colour = _tongue_and_lower_teeth(colour, t, across, gap, iod, lip, teeth_colour, feather)
     box = image[y0:y1, x0:x1].astype(np.float32) * (1 - mask[..., None]) + colour * mask[..., None]
     out = image.copy()
     out[y0:y1, x0:x1] = np.clip(box + 0.5, 0, 255).astype(np.uint8)
