@@ -84,6 +84,20 @@ def test_descriptor_pool_gives_what_one_process_gives(crops):
     assert len(pooled) == 40 and all(np.array_equal(a, b) for a, b in zip(alone, pooled))
 
 
+def test_a_known_face_box_is_used_instead_of_detecting_again(crops):
+    """Select's face box (manifest `face_box`) on the very image gives privacy the same person."""
+    from components.common.face_descriptors import DescriptorExtractor
+
+    extractor = DescriptorExtractor()
+    face = crops["hopper"]
+    box = extractor.detector.detect([face])[0][0].box  # what select's face check stores
+    detected = extractor.describe(face, aligned=True)
+    given = extractor.describe(face, aligned=True, box=box)
+    assert float(np.linalg.norm(detected - given)) < 0.1  # dlib's same-person threshold is 0.6
+    elsewhere = extractor.describe(face, aligned=True, box=[0, 0, 30, 30])  # the box is really used
+    assert float(np.linalg.norm(detected - elsewhere)) > 0.1
+
+
 def test_missing_reference_folder_is_a_clear_error(crops, tmp_path):
     data = synthetic_dataset(tmp_path / "syn", {"a": [crops["hopper"]]})
     with pytest.raises(ValueError, match="nowhere.*not a folder"):

@@ -11,6 +11,7 @@ from components.adapt.run import run as adapt_run
 from components.annotate.params import AnnotateParams
 from components.annotate.run import run as annotate_run
 from components.annotate.seedlist import SeedListError, dump_yaml, load_seed_list, parse_seed_list
+from components.common.imageio import read_image
 from components.common.manifest import read_manifest, read_stage_info, write_manifest
 from components.expression.params import ExpressionParams
 from components.expression.run import run as expression_run
@@ -58,6 +59,10 @@ def test_select_keeps_k_per_batch_and_writes_the_report(adapted, tmp_path):
     assert counts["kept"] == len(kept) and {r["target_emotion"] for r in kept} == set(EMOTIONS)
     for row in kept:
         assert (tmp_path / row["path"]).exists() and row["q_brisque"] is not None and row["q_ssim"] is not None
+        x0, y0, x1, y1 = row["face_box"]  # the face found, kept for later stages
+        height, width = read_image(tmp_path / row["path"]).shape[:2]
+        assert 0 < (x0 + x1) / 2 < width and 0 < (y0 + y1) / 2 < height  # may reach past a tight crop's edge
+        assert 0.3 * width < x1 - x0 < 1.5 * width
     page = (tmp_path / "report.html").read_text()
     assert "data:image/png;base64" in page and "kept vs reference" in page and "fewer than 2048" in page
     assert (tmp_path / "report" / "histograms.png").exists()

@@ -35,11 +35,12 @@ class DescriptorExtractor:
     def __init__(self, detector: FaceDetector | None = None):
         self.detector = detector or FaceDetector(min_confidence=0.8)
 
-    def describe(self, image: np.ndarray, aligned: bool = False) -> np.ndarray | None:
+    def describe(self, image: np.ndarray, aligned: bool = False, box=None) -> np.ndarray | None:
         """The descriptor of the most confident face, or None when there is no face.
 
-        `aligned` crops (our datasets) fall back to the whole crop when the detector finds nothing
-        (small, tightly cropped faces), since the face is known to fill it."""
+        `box` ([x0, y0, x1, y1] in image pixels, e.g. the manifest's `face_box` from select's face check
+        on this very image) skips the detector. `aligned` crops (our datasets) fall back to the whole
+        crop when the detector finds nothing (small, tightly cropped faces): the face fills it."""
         import dlib
 
         shape_predictor, network = _models()
@@ -49,15 +50,16 @@ class DescriptorExtractor:
 
             scale = 150 / min(rgb.shape[:2])
             rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-        faces = self.detector.detect([rgb])[0]
-        if faces:
-            x0, y0, x1, y1 = faces[0].box
-        elif aligned:
-            x0, y0, x1, y1 = 0, 0, rgb.shape[1] - 1, rgb.shape[0] - 1
-        else:
-            return None
-        box = dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)), int(round(y1)))
-        shape = shape_predictor(rgb, box)
+            box = None if box is None else [v * scale for v in box]
+        if box is None:
+            faces = self.detector.detect([rgb])[0]
+            if faces:
+                box = faces[0].box
+            elif aligned:
+                box = (0, 0, rgb.shape[1] - 1, rgb.shape[0] - 1)
+            else:
+                return None
+        shape = shape_predictor(rgb, dlib.rectangle(*(int(round(v)) for v in box)))
         return np.asarray(network.compute_face_descriptor(rgb, shape), np.float32)
 
 
@@ -72,9 +74,9 @@ def _start_worker() -> None:
     _worker_extractor = DescriptorExtractor()
 
 
-def _describe_in_worker(job: tuple[np.ndarray, bool]) -> np.ndarray | None:
-    image, aligned = job
-    return _worker_extractor.describe(image, aligned=aligned)
+def _describe_in_worker(job: tuple) -> np.ndarray | None:
+    """job: (image, aligned) or (image, aligned, face box)."""
+    return _worker_extractor.describe(*job)
 
 
 def usable_cores() -> int:
@@ -102,7 +104,7 @@ class DescriptorPool:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
-    def describe(self, jobs: Iterable[tuple[np.ndarray, bool]]) -> Iterator[np.ndarray | None]:
+    def describe(self, jobs: Iterable[tuple]) -> Iterator[np.ndarray | None]:
         jobs = iter(jobs)
         while batch := list(islice(jobs, 32 * max(self.workers, 1))):  # bounded: references can be big photos
             if self._pool is None and self.workers > 1 and len(batch) >= self.MIN_POOLED_JOBS:
@@ -113,7 +115,7 @@ class DescriptorPool:
                 yield from self._pool.map(_describe_in_worker, batch, chunksize=4)
             else:
                 self._local = self._local or DescriptorExtractor()
-                yield from (self._local.describe(image, aligned=aligned) for image, aligned in batch)
+                yield from (self._local.describe(*job) for job in batch)
 
 
 def distances(queries: np.ndarray, references: np.ndarray) -> np.ndarray:

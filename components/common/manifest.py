@@ -64,6 +64,7 @@ SCHEMA: tuple[Column, ...] = (
     Column("align_geometry", dict, "adapt",
            "alignment template of the final image {\"size\": 100, \"padding\": 0.0}: what clients reproduce"),
     Column("q_face", float, "select", "MTCNN confidence of the one face"),
+    Column("face_box", list, "select", "that face's box [x0, y0, x1, y1] in image pixels (later stages reuse it)"),
     Column("q_brisque", float, "select", "BRISQUE (lower is better)"),
     Column("q_niqe", float, "select", "NIQE against the run's pristine model (lower is better)"),
     Column("q_psnr", float, "select", "PSNR to the unedited source face, dB"),

@@ -38,17 +38,18 @@ def identity_descriptors(in_dir: Path, rows: list[dict], params: PrivacyParams, 
     by_identity: dict[str, list[dict]] = {}
     for row in rows:
         by_identity.setdefault(identity_key(row), []).append(row)
-    owners, images = [], []
+    owners, images, boxes = [], [], []
     for identity, members in by_identity.items():
         members = sorted(members, key=lambda r: (r.get("target_emotion") != "neutral", r["id"]))
         for row in members[: params.images_per_identity]:
             try:
                 images.append(read_image(in_dir / row["path"]))
                 owners.append(identity)
+                boxes.append(row.get("face_box"))  # select found this face already: not detected again
             except ImageError as exc:
                 telemetry.rejected("unreadable", str(exc))
     found: dict[str, list[np.ndarray]] = {}
-    described = pool.describe((image, True) for image in images)
+    described = pool.describe((image, True, box) for image, box in zip(images, boxes))
     for identity, d in zip(owners, progress(described, desc=f"{STAGE} (synthetic)", total=len(images))):
         if d is not None:
             found.setdefault(identity, []).append(d)

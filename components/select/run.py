@@ -111,13 +111,13 @@ def _score_chunk(rows, in_dir, params, detector, pristine, journal, telemetry) -
             telemetry.rejected(reason, detail)
             journal.record_rejected(row["id"], reason, detail)
         else:
-            passing.append((row, image, faces[0].score))
+            passing.append((row, image, faces[0]))
     if not passing:
         return
     with telemetry.timed("brisque"):
         brisque_scores = brisque.scores([image for _, image, _ in passing])
-    for (row, image, face_score), b in zip(passing, brisque_scores):
-        metrics = {"face": face_score, "brisque": float(b)}
+    for (row, image, face), b in zip(passing, brisque_scores):
+        metrics = {"face": face.score, "face_box": [round(float(v), 2) for v in face.box], "brisque": float(b)}
         with telemetry.timed("niqe"):
             metrics["niqe"] = niqe(image, pristine)
         if row.get("reference_path"):
@@ -197,7 +197,8 @@ def copy_kept(records: list[dict], in_dir: Path, out: Path, columns: set[str]) -
         dst = out / IMAGES_DIR / Path(rec["path"]).name
         copy_once(in_dir / rec["path"], dst)
         row = {k: v for k, v in rec.items() if k in columns and k not in ("reference_path",)}
-        row.update({"path": f"{IMAGES_DIR}/{dst.name}", "q_face": rec["face"], "q_brisque": rec["brisque"],
+        row.update({"path": f"{IMAGES_DIR}/{dst.name}", "q_face": rec["face"], "face_box": rec.get("face_box"),
+                    "q_brisque": rec["brisque"],
                     "q_niqe": rec["niqe"], "q_score": rec["score"], "select_batch": rec["batch"],
                     **{f"q_{m}": rec.get(m) for m in ("psnr", "ssim", "rmse", "sam", "uqi")}})
         kept_rows.append(row)
