@@ -37,7 +37,7 @@ RESULT_FORMATS = {
     "train": "{train_samples} train / {val_samples} val images, {epochs_run} epochs, "
              "train loss {train_loss:.3f} (chance {chance_loss:.3f})",
     "evaluate": lambda counts: " · ".join(
-        f"{name}: accuracy {r['accuracy']:.3f}, macro-F1 {r['macro_f1']:.3f} (n {r['n']})"
+        f"{name.rstrip(':')}: accuracy {r['accuracy']:.3f}, macro-F1 {r['macro_f1']:.3f} (n {r['n']})"
         for name, r in counts["sets"].items()),
     "bias": "{images} images, accuracy {overall_accuracy:.3f}, {flagged_groups} groups flagged",
     "export": "ONNX {onnx_bytes} bytes, parity {parity_max_abs_diff:.1e}",
