@@ -83,7 +83,6 @@ class RunConsole:
         self.log_file = None
         self.bar: tqdm | None = None
         self.errors: dict[str, str] = {}  # stage -> its last error line
-        self.results: dict[str, dict] = {}  # stage -> its stage.json
         self._pending = ""
 
     # -- file protocol, so that print() and logging handlers can write here --
@@ -161,7 +160,6 @@ class RunConsole:
         elif kind == "finished":
             info = json.loads((Path(data["dataset"]) / "stage.json").read_text())
             info["cached"] = data.get("cached", False)
-            self.results[data["stage"]] = info
             self._close_bar()
             self._say(result_line(data["stage"], info))
 

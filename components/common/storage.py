@@ -234,12 +234,16 @@ def fetch_to_local(uri: str, cache_dir: str | Path) -> str:
     return str(local)
 
 
+def cache_root() -> Path:
+    """fersynth's per-user cache (FERSYNTH_CACHE, default ~/.cache/fersynth): staging copies, derived models."""
+    return Path(os.environ.get("FERSYNTH_CACHE", Path.home() / ".cache" / "fersynth"))
+
+
 def staging_dir(uri: str) -> Path:
     """A stable local folder for an s3:// dataset, so an interrupted stage resumes where it stopped."""
     import hashlib
 
-    cache = Path(os.environ.get("FERSYNTH_CACHE", Path.home() / ".cache" / "fersynth"))
-    return cache / "staging" / hashlib.sha1(uri.encode()).hexdigest()[:16]
+    return cache_root() / "staging" / hashlib.sha1(uri.encode()).hexdigest()[:16]
 
 
 def local_path(uri: str, download: bool) -> Path:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 import warnings
 from pathlib import Path
 
@@ -24,6 +23,8 @@ import numpy as np
 import scipy.linalg
 import torch
 import torch.nn.functional as F
+
+from components.common.storage import cache_root
 
 INCEPTION_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
 FEATURE_DIM = 2048
@@ -42,10 +43,6 @@ def packaged_inception() -> Path:
 
 
 ONNX_TOLERANCE = 1e-4  # largest feature difference from TorchScript accepted for the ONNX copy
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("FERSYNTH_CACHE", Path.home() / ".cache" / "fersynth")) / "models"
 
 
 class InceptionFeatures:
@@ -71,7 +68,7 @@ class InceptionFeatures:
         """An ONNX Runtime session on the exported network, or None if the export does not agree."""
         import onnxruntime as ort
 
-        onnx_path = _cache_dir() / f"fid-inception-{digest[:12]}.onnx"
+        onnx_path = cache_root() / "models" / f"fid-inception-{digest[:12]}.onnx"
         options = ort.SessionOptions()
         options.log_severity_level = 3
         try:
