@@ -43,10 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", dest="out_dir", help="run folder (default: runs/<timestamp>)")
     run.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                      help="show every stage's log on the console (it is always in <run>/logs/)")
+    run.add_argument("--runner", choices=("subprocess", "docker"), default="subprocess",
+                     help="subprocess: stages run in this Python environment; docker: each stage runs in its "
+                          "container image (build them with `fersynth images --build`) through podman or docker")
     comp = sub.add_parser("compile", help="compile the KFP pipelines (pipelines/compiled/*.yaml) for the KFP UI")
     comp.add_argument("--out", dest="out_dir", help="folder for fer_pipeline.yaml and fer_sweep_pipeline.yaml "
                                                     "(default: pipelines/compiled, the checked-in files)")
-    sub.add_parser("images", help="print the docker build commands and tags of the stage images")
+    images = sub.add_parser("images", help="print the build commands of the stage images, or build them")
+    images.add_argument("--build", action="store_true", help="build the base and stage images and print their sizes")
+    images.add_argument("--engine", choices=("podman", "docker"), help="container engine (default: podman if present)")
+    images.add_argument("--stages", nargs="+", choices=list(STAGES), metavar="STAGE",
+                        help="build only these stage images (and the base)")
     for name, helptext in (("submit", "create a run on a Kubeflow Pipelines cluster"),
                            ("schedule", "create a recurring run (cron) on a Kubeflow Pipelines cluster")):
         p = sub.add_parser(name, help=helptext)
@@ -87,7 +94,7 @@ def _cluster_command(args) -> int:
         print(cluster_cli.compile_pipeline(out / cluster_cli.COMPILED.name))
         print(cluster_cli.compile_pipeline(out / cluster_cli.COMPILED_SWEEP.name, sweep=True))
     elif args.command == "images":
-        print("\n".join(cluster_cli.image_commands()))
+        _images_command(args)
     else:
         from pipelines.local_run import resolve_config
 
@@ -97,6 +104,18 @@ def _cluster_command(args) -> int:
         else:
             print(cluster_cli.schedule(args.host, args.cron, arguments, args.experiment, args.job_name))
     return 0
+
+
+def _images_command(args) -> None:
+    import shlex
+
+    from pipelines import image_build
+
+    if not args.build:
+        print("\n".join(shlex.join(c) for c in image_build.build_commands(args.engine or "docker", args.stages)))
+        return
+    for image in image_build.build_images(args.engine, args.stages, log=lambda line: print(line, file=sys.stderr)):
+        print(f"{image.tag}  {image.size_bytes / 1e9:.2f} GB  built in {image.seconds:.0f} s")
 
 
 def _serving_command(args) -> int:
@@ -135,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             from pipelines.console import headline
             from pipelines.local_run import run_local
 
-            summary = run_local(args.config, args.out_dir, verbose=args.verbose)
+            summary = run_local(args.config, args.out_dir, verbose=args.verbose, runner=args.runner)
             print(headline(summary))
             return 0
         if args.command in ("serve", "predict"):
@@ -167,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fersynth: interrupted; finished images are kept, re-run the same command to resume", file=sys.stderr)
         return 130
-    except (ValueError, RuntimeError, OSError) as exc:
+    except (ValueError, RuntimeError, OSError) as exc:  # ImageBuildError, ImageMissing are RuntimeErrors
         if args.verbose:
             raise
         print(f"fersynth {args.command}: {exc}", file=sys.stderr)

@@ -4,13 +4,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from components.common.images import stage_image
-from components.stages import PIPELINE_STAGES
 
 COMPILED = Path(__file__).parent / "compiled" / "fer_pipeline.yaml"
 COMPILED_SWEEP = Path(__file__).parent / "compiled" / "fer_sweep_pipeline.yaml"
 REPO_ROOT = Path(__file__).resolve().parents[1]
-STAGE_DOCKERFILE = "images/Dockerfile.stage"  # one template; the stage is a build argument
 
 
 def compile_pipeline(path: str | Path = COMPILED, sweep: bool = False) -> Path:
@@ -22,16 +19,6 @@ def compile_pipeline(path: str | Path = COMPILED, sweep: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(fer_sweep_pipeline if sweep else fer_pipeline, str(path))
     return path
-
-
-def image_commands() -> list[str]:
-    """docker build commands for the base image and every stage image, in build order."""
-    base = stage_image("base")
-    commands = [f"docker build -f Dockerfile.base -t {base} ."]
-    for stage in PIPELINE_STAGES:
-        commands.append(f"docker build -f {STAGE_DOCKERFILE} --build-arg BASE_IMAGE={base} --build-arg STAGE={stage} "
-                        f"-t {stage_image(stage)} .")
-    return commands
 
 
 def _client(host: str):

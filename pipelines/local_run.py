@@ -1,13 +1,15 @@
-"""The embedded run: the real KFP pipeline executed by KFP's local SubprocessRunner.
+"""The embedded run: the real KFP pipeline executed by KFP's local runner (subprocesses or containers).
 
 Writes a run folder:
   <run>/config.yaml      the validated parameters of every stage
   <run>/<stage>/         each stage's dataset (a link to its KFP artifact)
   <run>/summary.json     counts and timings of every stage
-  <run>/kfp/             KFP's pipeline root (artifacts and executor logs)
+  <run>/kfp/             KFP's pipeline root (artifacts, executor logs, stage-cache/)
 """
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import os
 import time
@@ -108,11 +110,55 @@ def run_summary(run_dir: Path, seconds: float, stages: dict[str, dict]) -> dict:
     }
 
 
-def run_local(config_path: str | Path | None = None, out_dir: str | Path | None = None,
-              verbose: bool = False) -> dict:
-    """Run the pipeline; the console shows a bar and a result line per stage, <run>/logs/ the rest."""
+RUNNERS = ("subprocess", "docker")
+
+
+def without_retries(pipeline):
+    """The pipeline minus its tasks' retries, which KFP's local runner honours. On a cluster a
+    preempted node is worth a retry; on one machine a stage fails for reasons a retry does not fix
+    (bad input, a bug), the backoff only delays the message by minutes, and re-running the command
+    resumes from the stage cache anyway."""
+    local_pipeline = copy.deepcopy(pipeline)
+    for task in local_pipeline.component_spec.implementation.graph.root.dag.tasks.values():
+        task.ClearField("retry_policy")
+    return local_pipeline
+
+
+def _init_runner(kind: str, run_dir: Path, stack: contextlib.ExitStack) -> None:
+    """KFP's local runner of `kind`, with the run's stage cache inside KFP's pipeline root.
+
+    Stage results are kept there, so re-running the same command after a crash or an interruption
+    resumes: finished stages are reused, a half-done stage continues (stage_cache.py). The pipeline
+    root is the part of the run folder that container tasks see too (mounted at the same path)."""
     from kfp import local
 
+    from components.common.telemetry import EVENTS_ENV
+
+    root = run_dir / "kfp"
+    cache = root / "stage-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    if kind == "subprocess":
+        os.environ[stage_cache.ENV] = str(cache)
+        runner = local.SubprocessRunner(use_venv=False)
+    elif kind == "docker":
+        from components.common.images import stage_image
+        from pipelines.container_runner import check_images, docker_runner, engine_api
+
+        stack.enter_context(engine_api(run_dir))
+        check_images([stage_image(stage) for stage in PIPELINE_STAGES])
+        # Host variables do not reach containers: pass what the stages read. The user cache is the
+        # run's, so a derived model (FID's ONNX copy) is made once per run, not once per task.
+        runner = docker_runner({stage_cache.ENV: str(cache), EVENTS_ENV: "1",
+                                "FERSYNTH_CACHE": str(root / "user-cache"), "HOME": "/tmp"})
+    else:
+        raise ConfigError(f"unknown runner {kind!r}: choose one of {', '.join(RUNNERS)}")
+    # KFP deletes its workspace folder after every run; it holds nothing of ours.
+    local.init(runner=runner, pipeline_root=str(root), workspace_root=str(root / "workspace"), raise_on_error=True)
+
+
+def run_local(config_path: str | Path | None = None, out_dir: str | Path | None = None,
+              verbose: bool = False, runner: str = "subprocess") -> dict:
+    """Run the pipeline; the console shows a bar and a result line per stage, <run>/logs/ the rest."""
     from pipelines.console import RunConsole
     from pipelines.fer_pipeline import fer_pipeline
     from pipelines.run_report import write_run_report
@@ -122,22 +168,19 @@ def run_local(config_path: str | Path | None = None, out_dir: str | Path | None 
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = _lock_run_dir(run_dir)  # noqa: F841  (held until this function returns)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run_dir / "kfp"),
-               raise_on_error=True)
-    # Stage results are kept in the run folder, so re-running the same command after a crash or an
-    # interruption resumes: finished stages are reused, a half-done stage continues (stage_cache.py).
-    os.environ[stage_cache.ENV] = str(run_dir / "stage-cache")
     started = time.perf_counter()
     console = RunConsole(run_dir, {stage.task: name for name, stage in PIPELINE_STAGES.items()}, verbose)
-    try:
-        with console, warnings.catch_warnings():
-            # The runner warns that stage images are not run here; that is the point of the embedded run.
-            warnings.filterwarnings("ignore", message=".*non-Python base image.*")
-            warnings.filterwarnings("ignore", message=".*accelerator.*")
-            warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
-            task = fer_pipeline(**params)
-    except RuntimeError as exc:  # KFP says only "Task ... FAILURE"; the console knows the stage and why
-        raise RuntimeError(console.failure()) from exc
+    with contextlib.ExitStack() as engine:
+        _init_runner(runner, run_dir, engine)
+        try:
+            with console, warnings.catch_warnings():
+                # The runner warns that stage images are not run here; that is the point of the embedded run.
+                warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+                warnings.filterwarnings("ignore", message=".*accelerator.*")
+                warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
+                task = without_retries(fer_pipeline)(**params)
+        except RuntimeError as exc:  # KFP says only "Task ... FAILURE"; the console knows the stage and why
+            raise RuntimeError(console.failure()) from exc
     stages = link_datasets(run_dir, Path(task.output.path).parents[1])  # <root>/<pipeline>-<timestamp>
     summary = run_summary(run_dir, time.perf_counter() - started, stages)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -155,11 +155,11 @@ def test_rerun_after_a_failure_reuses_finished_stages(tmp_path):
         assert result.returncode == expected, result.stderr[-2000:]
         if expected == 1:
             assert "missing: not a directory" in result.stdout + result.stderr
-            finished = {p.parent.name: p.stat().st_mtime_ns for p in (run_dir / "stage-cache").glob("*/stage.json")}
+            finished = {p.parent.name: p.stat().st_mtime_ns for p in (run_dir / "kfp" / "stage-cache").glob("*/stage.json")}
             assert {name.split("-")[0] for name in finished} == {"identity", "expression", "adapt", "select",
                                                                  "annotate", "privacy"}
     for name, mtime in finished.items():  # reused, not recomputed
-        assert (run_dir / "stage-cache" / name / "stage.json").stat().st_mtime_ns == mtime
+        assert (run_dir / "kfp" / "stage-cache" / name / "stage.json").stat().st_mtime_ns == mtime
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["held_out_synthetic"]["accuracy"] is not None
     assert (run_dir / "export" / "fersynth_fer" / "config.pbtxt").exists()

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from components.common.images import stage_image
-from pipelines import cluster_cli
+from pipelines import cluster_cli, image_build
 from components.stages import PIPELINE_STAGES as STAGE_OUTPUTS
 from pipelines.cluster import GPU_RESOURCE, S3_SECRET
 
@@ -105,24 +105,51 @@ def _instructions(path: Path) -> list[tuple[str, str]]:
 
 
 def test_dockerfiles_parse_and_name_existing_files():
-    base = _instructions(ROOT / "Dockerfile.base")
-    assert base[0][0] == "FROM" and any(i == "USER" and r != "root" for i, r in base)
+    base = _instructions(ROOT / image_build.BASE_DOCKERFILE)
+    stages = [rest for instruction, rest in base if instruction == "FROM"]
+    assert len(stages) == 2 and stages[0].endswith(" AS builder"), "a builder stage, then the final image"
+    final = base[[i for i, (instruction, _) in enumerate(base) if instruction == "FROM"][1]:]
+    assert any(i == "USER" and r != "root" for i, r in final)
+    assert not any(i == "RUN" and re.search(r"\b(g\+\+|gcc|build-essential)\b", r) for i, r in final), \
+        "no compiler in the final image"
+    assert ("COPY", "--from=builder /opt/fersynth /opt/fersynth") in final
     for instruction, rest in base:
-        if instruction == "COPY":
+        if instruction == "COPY" and not rest.startswith("--from"):
             for source in rest.split()[:-1]:
                 assert (ROOT / source).exists(), f"Dockerfile.base copies missing {source}"
-    steps = _instructions(ROOT / cluster_cli.STAGE_DOCKERFILE)
+                assert re.search(rf"^!{re.escape(source)}/?$", (ROOT / ".dockerignore").read_text(), re.M), \
+                    f"{source} is left out of the build context by .dockerignore"
+    steps = _instructions(ROOT / image_build.STAGE_DOCKERFILE)
     args = [r for i, r in steps if i == "ARG"]
     assert args[0].split("=")[1] == stage_image("base") and "STAGE" in args
     assert ("FROM", "${BASE_IMAGE}") in steps and ("USER", "10001") in steps
     assert ("ENV", "FERSYNTH_STAGE=${STAGE}") in steps
 
 
-def test_images_command_builds_every_stage_tag():
-    commands = cluster_cli.image_commands()
-    assert commands[0].startswith("docker build -f Dockerfile.base")
+def test_images_command_builds_every_stage_tag(capsys):
+    from components.cli import main
+
+    assert main(["images"]) == 0
+    commands = capsys.readouterr().out.splitlines()
+    assert commands[0] == f"docker build -f images/Dockerfile.base -t {stage_image('base')} ."
     for stage in STAGE_OUTPUTS:
         assert any(f"--build-arg STAGE={stage} " in c and c.endswith(f"-t {stage_image(stage)} .") for c in commands)
+    assert len(commands) == 1 + len(STAGE_OUTPUTS)
+
+
+def test_podman_builds_see_the_hosts_pip_setup(tmp_path, monkeypatch):
+    """A local index's pages link to files beside the index folder: the mount must hold both."""
+    index = tmp_path / "pypi" / "simple"
+    index.mkdir(parents=True)
+    conf = tmp_path / "pip.conf"
+    conf.write_text(f"[global]\nextra-index-url = file://{index}\nfind-links = {tmp_path / 'gone'}\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    mounts = image_build.host_pip_mounts()
+    pairs = [mounts[i + 1] for i in range(0, len(mounts), 2)]
+    assert all(flag == "--volume" for flag in mounts[::2])
+    assert f"{index.parent}:{index.parent}:ro" in pairs and f"{conf}:{conf}:ro" in pairs
+    assert not any("gone" in pair for pair in pairs), "paths that do not exist are not mounted"
 
 
 def test_submit_to_an_unreachable_host_fails_clearly(capsys):
@@ -131,3 +158,16 @@ def test_submit_to_an_unreachable_host_fails_clearly(capsys):
 
     assert main(["submit", "--host", f"http://127.0.0.1:{free_port()}"]) == 1
     assert "cannot reach the Kubeflow Pipelines API" in capsys.readouterr().err
+
+
+
+def test_local_runs_do_not_retry_a_failed_task():
+    """Retries compile into the cluster pipeline; the local run drops them from its own copy."""
+    from pipelines.fer_pipeline import fer_pipeline
+    from pipelines.local_run import without_retries
+
+    def tasks(pipeline):
+        return pipeline.component_spec.implementation.graph.root.dag.tasks.values()
+
+    assert not any(t.HasField("retry_policy") for t in tasks(without_retries(fer_pipeline)))
+    assert all(t.retry_policy.max_retry_count == 2 for t in tasks(fer_pipeline)), "the cluster pipeline keeps them"

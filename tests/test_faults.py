@@ -132,12 +132,12 @@ def test_killed_embedded_run_resumes(tmp_path):
     proc = fersynth("run", "--config", str(config), "--out", str(run_dir))
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
-        if list((run_dir / "stage-cache").glob("expression-*/.journal.jsonl")):
+        if list((run_dir / "kfp" / "stage-cache").glob("expression-*/.journal.jsonl")):
             break
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    identity_done = list((run_dir / "stage-cache").glob("identity-*/stage.json"))
+    identity_done = list((run_dir / "kfp" / "stage-cache").glob("identity-*/stage.json"))
     assert identity_done, "the kill must land after the identity stage"
     mtime = identity_done[0].stat().st_mtime_ns
     proc = fersynth("run", "--config", str(config), "--out", str(run_dir))
