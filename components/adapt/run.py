@@ -18,6 +18,7 @@ from components.common.faces import align, paste_matrix
 from components.common.imageio import ImageError, read_image, write_image
 from components.common.manifest import IMAGES_DIR, manifest_digest, read_manifest, write_manifest
 from components.common.telemetry import progress
+from components.common.shards import Shard
 from components.common.sheets import contact_sheet
 from components.common.stage_run import StageRun
 
@@ -54,7 +55,8 @@ def finish(frame: np.ndarray, row: dict, params: AdaptParams) -> np.ndarray:
     return image
 
 
-def run(params: AdaptParams, in_dir: str | Path, out_dir: str | Path) -> dict:
+def run(params: AdaptParams, in_dir: str | Path, out_dir: str | Path, shard: Shard = Shard()) -> dict:
+    """Adapt every image of `in_dir` into `out_dir` (a `shard` of several: only its identities' images)."""
     in_dir, out = Path(in_dir), Path(out_dir)
     stage = StageRun(STAGE, params, out)
     telemetry = stage.telemetry
@@ -66,7 +68,7 @@ def run(params: AdaptParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     input_digest = manifest_digest(in_dir)
     frames: dict[str, np.ndarray] = {}  # one identity's frame serves all its expressions
     with stage.journal(input_digest) as journal:
-        for row in progress(rows_in, desc=STAGE):
+        for row in progress(shard.take(rows_in, group=lambda r: r["parent_id"]), desc=STAGE):
             if journal.finished(row["id"]):
                 continue
             t0 = time.perf_counter()
@@ -99,6 +101,8 @@ def run(params: AdaptParams, in_dir: str | Path, out_dir: str | Path) -> dict:
                 out_row["frame_path"] = f"frames/{row['id']}.png"
             journal.record_ok(row["id"], out_row)
             telemetry.produced(1, time.perf_counter() - t0)
+        if not shard.whole:
+            return stage.finish_shard(shard, {"images": len(journal.done), "rejected": journal.rejection_counts()})
         rows = [journal.done[r["id"]] for r in rows_in if r["id"] in journal.done]
         write_manifest(out, rows)
         with telemetry.timed("sheet"):

@@ -71,7 +71,9 @@ class Journal:
                 fh.write("\n".join(lines[:-1]) + ("\n" if len(lines) > 1 else ""))
 
     def _append(self, entry: dict) -> None:
-        self._fh.write(json.dumps(entry, sort_keys=True) + "\n")
+        # Key order kept as given: a row read back from the journal (a resumed or merged run) must
+        # write the same manifest bytes as the row held in memory.
+        self._fh.write(json.dumps(entry) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
 

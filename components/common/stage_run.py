@@ -26,6 +26,11 @@ class StageRun:
         key = self.params.model_dump()
         return Journal(self.out, key if input_digest is None else {"params": key, "input": input_digest})
 
+    def finish_shard(self, shard, counts: dict) -> dict:
+        """A shard's part: its counts and which shard it is; the merge makes the dataset (shards.py)."""
+        shard.mark(self.out, counts)
+        return self.finish(counts, shard=f"{shard.index}/{shard.count}")
+
     def finish(self, counts: dict, **extra) -> dict:
         """Write stage.json (counts, timings with the total, extra fields) and push the metrics."""
         self.telemetry.timings["total"] = time.perf_counter() - self._started

@@ -17,6 +17,7 @@ import numpy as np
 from components.common.imageio import ImageError, copy_once, read_image, write_image
 from components.common.landmarks import LandmarkError, detect_on_aligned
 from components.common.manifest import (FRAMES_DIR, IMAGES_DIR, manifest_digest, read_manifest, write_manifest)
+from components.common.shards import Shard
 from components.common.sheets import contact_sheet
 from components.common.telemetry import progress
 from components.common.stage_run import StageRun
@@ -98,7 +99,8 @@ def _edit_identity(parent: dict, todo: list[tuple[str, Target]], in_dir: Path, o
     telemetry.produced(len(todo), (time.perf_counter() - batch_start) / len(todo))
 
 
-def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path) -> dict:
+def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path, shard: Shard = Shard()) -> dict:
+    """Edit every identity of `in_dir` into `out_dir` (a `shard` of several: only its identities)."""
     in_dir, out = Path(in_dir), Path(out_dir)
     stage = StageRun(STAGE, params, out)
     telemetry = stage.telemetry
@@ -107,7 +109,7 @@ def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path) -> di
     with stage.journal(input_digest) as journal:
         with telemetry.timed("load"):
             editor = make_editor(params, out / ".cache")
-        plan = _plan(params, parents)
+        plan = shard.take(_plan(params, parents), group=lambda entry: entry[0]["id"])
         total = sum(len(jobs) for _, jobs in plan)
         bar = progress(None, desc=f"{STAGE} ({params.editor})", total=total)
         for parent, jobs in plan:
@@ -116,6 +118,9 @@ def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path) -> di
                 _edit_identity(parent, todo, in_dir, out, editor, journal, telemetry)
             bar.update(len(jobs))
         bar.close()
+        if not shard.whole:
+            return stage.finish_shard(shard, {"planned": total, "images": len(journal.done),
+                                              "rejected": journal.rejection_counts()})
         rows = sorted(journal.done.values(), key=lambda r: r["id"].split("_")[1])
         write_manifest(out, rows)
         with telemetry.timed("sheet"):

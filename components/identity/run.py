@@ -18,6 +18,7 @@ import numpy as np
 from components.common.faces import FaceDetector, align
 from components.common.imageio import ImageError, read_image, write_image
 from components.common.manifest import FRAMES_DIR, IMAGES_DIR, write_manifest
+from components.common.shards import Shard
 from components.common.sheets import labelled_grid, tiled
 from components.common.telemetry import progress
 from components.common.stage_run import StageRun
@@ -134,8 +135,10 @@ def _align_batch(batch: list[Job], frames: list, detections: dict, params: Ident
     return produced
 
 
-def run(params: IdentityParams, out_dir: str | Path) -> dict:
-    """Run the stage into `out_dir` (resuming a crashed run of the same parameters); returns the summary."""
+def run(params: IdentityParams, out_dir: str | Path, shard: Shard = Shard()) -> dict:
+    """Run the stage into `out_dir` (resuming a crashed run of the same parameters); returns the summary.
+
+    With a `shard` of several, only that part of the plan is made (common/shards.py)."""
     out = Path(out_dir)
     stage = StageRun(STAGE, params, out)
     telemetry = stage.telemetry
@@ -155,9 +158,10 @@ def run(params: IdentityParams, out_dir: str | Path) -> dict:
         skipped_details = [f"{params.source}/{name}: not an image file (by its suffix)" for name in skipped_files]
         for detail in skipped_details:
             telemetry.rejected("not_an_image", detail)
-        todo = [j for j in jobs if not journal.finished(j.key)]
-        if len(todo) < len(jobs):
-            log.info("resuming: %d of %d images already finished in %s", len(jobs) - len(todo), len(jobs), out)
+        mine = shard.take(jobs, group=lambda job: job.key, align=params.batch_size)
+        todo = [j for j in mine if not journal.finished(j.key)]
+        if len(todo) < len(mine):
+            log.info("resuming: %d of %d images already finished in %s", len(mine) - len(todo), len(mine), out)
         bar = progress(None, desc=f"{STAGE} ({params.backend})", total=len(todo))
         for batch in _chunks(todo, params.batch_size):
             batch_start = time.perf_counter()
@@ -171,6 +175,9 @@ def run(params: IdentityParams, out_dir: str | Path) -> dict:
             telemetry.produced(produced, (time.perf_counter() - batch_start) / max(len(batch), 1))
             bar.update(len(batch))
         bar.close()
+        if not shard.whole:
+            return stage.finish_shard(shard, {"planned": len(mine), "identities": len(journal.done),
+                                              "rejected": journal.rejection_counts()})
         rows = sorted(journal.done.values(), key=lambda r: r["order"])
         write_manifest(out, rows)
         with telemetry.timed("preview"):
