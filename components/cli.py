@@ -30,6 +30,11 @@ def _stage_parser(sub, stage) -> None:
         parser.add_argument("--in", dest="in_dir", required=True, help="input dataset directory or s3:// prefix")
     if not stage.positional_input:
         parser.add_argument("--out", dest="out_dir", required=True, help="output dataset directory or s3:// prefix")
+    if stage.shardable:
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument("--shard", metavar="I/N", help="make only part I of N (0-based) into --out, for a merge")
+        group.add_argument("--merge", nargs="+", metavar="PART",
+                           help="join the --shard parts of all N workers into --out, as one run makes it")
     add_arguments(parser, stage.params)
     parser.set_defaults(command=stage.name)
 
@@ -144,6 +149,21 @@ def _serving_command(args) -> int:
     return 1 if len(failed) == len(results) else 0
 
 
+def _stage_runner(stage, args):
+    """The stage's run, or one shard's part of it (--shard), or the merge of all parts (--merge)."""
+    from components.common.shards import Shard, merge_parts
+
+    if getattr(args, "shard", None):
+        shard = Shard.parse(args.shard)
+        return lambda params, *paths: stage.run(params, *paths, shard=shard)
+    if getattr(args, "merge", None):
+        def merged(params, *paths):
+            merge_parts([storage.local_path(p, download=True) for p in args.merge], paths[-1])
+            return stage.run(params, *paths)  # every image is finished: this writes the dataset
+        return merged
+    return stage.run
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from components.common.telemetry import setup_logging
@@ -171,13 +191,14 @@ def main(argv: list[str] | None = None) -> int:
             # Datasets may live in a bucket: stages work on local folders, synced around the run.
             inputs = (storage.local_path(args.in_dir, download=True),) if stage.takes_input else ()
         out_dir = storage.local_path(args.out_dir, download=False)
+        run = _stage_runner(stage, args)
         if storage.parse_uri(args.out_dir).scheme == "s3":
             with storage.PrefixLease(args.out_dir):  # one writer per output prefix
-                counts = stage.run(params, *inputs, out_dir)
+                counts = run(params, *inputs, out_dir)
                 files = storage.upload_dir(out_dir, args.out_dir)
             log.info("uploaded %d files to %s", files, args.out_dir)
         else:
-            counts = stage.run(params, *inputs, out_dir)
+            counts = run(params, *inputs, out_dir)
         print(f"{stage.name}: {counts} -> {args.out_dir}")
         return 0
     except ConfigError as exc:

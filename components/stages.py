@@ -31,6 +31,7 @@ class Stage:
     positional_input: bool = False  # `fersynth NAME DIR` instead of --in DIR, and --out optional
     output: str | None = None  # the dataset (or model) artifact its pipeline component writes
     resources: Resources | None = None  # its pod on a cluster (pipeline stages only)
+    shardable: bool = False  # run(..., shard=Shard(i, n)) makes one part of its dataset (common/shards.py)
 
     @property
     def task(self) -> str:
@@ -54,14 +55,14 @@ class Stage:
 STAGES: dict[str, Stage] = {
     "identity": Stage("identity", "components.identity.params:IdentityParams", "components.identity.run:run",
                       "generate or collect aligned identity faces (dcgan64, stylegan2, folder)", takes_input=False,
-                      output="identities", resources=Resources("2", "8G", gpu=True)),
+                      output="identities", resources=Resources("2", "8G", gpu=True), shardable=True),
     "expression": Stage("expression", "components.expression.params:ExpressionParams",
                         "components.expression.run:run",
                         "put emotions / polar codes / AU vectors on identities (mesh_warp, au_warp, ganmut)",
-                        takes_input=True, output="expressions", resources=Resources("2", "8G", gpu=True)),
+                        takes_input=True, output="expressions", resources=Resources("2", "8G", gpu=True), shardable=True),
     "adapt": Stage("adapt", "components.adapt.params:AdaptParams", "components.adapt.run:run",
                    "paste edits back: LAB colour transfer + feathered alpha (or Poisson) blending", takes_input=True,
-                   output="images", resources=Resources("2", "4G")),
+                   output="images", resources=Resources("2", "4G"), shardable=True),
     "select": Stage("select", "components.select.params:SelectParams", "components.select.run:run",
                     "keep good images: face check, BRISQUE/NIQE/FR metrics, FID/KID, class-balanced top-k",
                     takes_input=True, output="selected", resources=Resources("4", "8G")),

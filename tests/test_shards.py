@@ -85,3 +85,19 @@ def test_merge_refuses_an_incomplete_or_mixed_set(tmp_path):
     with pytest.raises(ShardError, match="different parameters"):
         merge_parts([parts[0], other], tmp_path / "merged")
     assert json.loads((parts[1] / SHARD_FILE).read_text())["counts"]["identities"] == 2
+
+
+def test_command_line_shards_and_merge(tmp_path, capsys):
+    from components.cli import main
+
+    common = ["identity", "--count", "4", "--preview-seeds", "0", "--pca-samples", "128", "--pca-components", "4",
+              "--batch-size", "2"]
+    assert main([*common, "--out", str(tmp_path / "whole")]) == 0
+    for index in range(2):
+        assert main([*common, "--shard", f"{index}/2", "--out", str(tmp_path / f"part{index}")]) == 0
+    assert not (tmp_path / "part0" / "manifest.csv").exists(), "a part is not a dataset yet"
+    parts = [str(tmp_path / "part0"), str(tmp_path / "part1")]
+    assert main([*common, "--merge", *parts, "--out", str(tmp_path / "merged")]) == 0
+    assert _digest(tmp_path / "merged") == _digest(tmp_path / "whole")
+    assert main([*common, "--shard", "2/2", "--out", str(tmp_path / "bad")]) == 1
+    assert "shard 2/2: needs count >= 1 and 0 <= index < count" in capsys.readouterr().err
