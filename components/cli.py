@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runner", choices=("subprocess", "docker"), default="subprocess",
                      help="subprocess: stages run in this Python environment; docker: each stage runs in its "
                           "container image (build them with `fersynth images --build`) through podman or docker")
+    run.add_argument("--shards", type=int, default=1,
+                     help="split identity, expression and adapt into N parallel tasks each (the same data)")
     comp = sub.add_parser("compile", help="compile the KFP pipelines (pipelines/compiled/*.yaml) for the KFP UI")
     comp.add_argument("--out", dest="out_dir", help="folder for fer_pipeline.yaml and fer_sweep_pipeline.yaml "
                                                     "(default: pipelines/compiled, the checked-in files)")
@@ -151,16 +153,14 @@ def _serving_command(args) -> int:
 
 def _stage_runner(stage, args):
     """The stage's run, or one shard's part of it (--shard), or the merge of all parts (--merge)."""
-    from components.common.shards import Shard, merge_parts
+    import functools
+
+    from components.common.shards import Shard, merge_run
 
     if getattr(args, "shard", None):
-        shard = Shard.parse(args.shard)
-        return lambda params, *paths: stage.run(params, *paths, shard=shard)
+        return functools.partial(stage.run, shard=Shard.parse(args.shard))
     if getattr(args, "merge", None):
-        def merged(params, *paths):
-            merge_parts([storage.local_path(p, download=True) for p in args.merge], paths[-1])
-            return stage.run(params, *paths)  # every image is finished: this writes the dataset
-        return merged
+        return merge_run(stage.run, [storage.local_path(p, download=True) for p in args.merge])
     return stage.run
 
 
@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             from pipelines.console import headline
             from pipelines.local_run import run_local
 
-            summary = run_local(args.config, args.out_dir, verbose=args.verbose, runner=args.runner)
+            summary = run_local(args.config, args.out_dir, verbose=args.verbose, runner=args.runner,
+                                shards=args.shards)
             print(headline(summary))
             return 0
         if args.command in ("serve", "predict"):

@@ -35,8 +35,13 @@ class Stage:
 
     @property
     def task(self) -> str:
-        """The KFP task name of its component (`<name>-op`), also the name of its log in an embedded run."""
-        return f"{self.name}-op"
+        """The KFP task that writes its dataset: `<name>-op`, or `<name>-merge-op` for a sharded stage."""
+        return f"{self.name}-merge-op" if self.shardable else f"{self.name}-op"
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """Every KFP task of the stage (a sharded stage's parts too); their lines go to one log."""
+        return (f"{self.name}-part-op", self.task) if self.shardable else (self.task,)
 
     @staticmethod
     def _load(path: str):

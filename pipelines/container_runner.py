@@ -41,11 +41,28 @@ def run_container(client, image: str, command: list[str], volumes: dict, base_en
                                       environment={**base_environment, **(environment or {})},
                                       detach=True, stdout=True, stderr=True, **run_args)
     try:
+        shown, pending = bytearray(), b""
         for chunk in container.logs(stream=True, follow=True):
-            print(chunk.decode(errors="replace"), end="")
-        return int(container.wait()["StatusCode"])
+            shown += chunk
+            pending = _print_lines(pending + chunk)
+        code = int(container.wait()["StatusCode"])
+        # podman's log stream can end before the last lines are delivered (a traceback, typically):
+        # once the container has exited its whole log is complete, so show whatever the stream missed.
+        pending = _print_lines(pending + container.logs(stdout=True, stderr=True)[len(shown):])
+        if pending:
+            print(pending.decode(errors="replace"))
+        return code
     finally:
         container.remove(force=True)
+
+
+def _print_lines(data: bytes) -> bytes:
+    """Print the complete lines in `data`, return the unfinished rest. The stream's chunks may split a
+    line, and KFP indents every write while a task runs, which would put spaces inside such a line."""
+    *lines, rest = data.split(b"\n")
+    for line in lines:
+        print(line.decode(errors="replace"))
+    return rest
 
 
 def check_images(tags: list[str]) -> None:

@@ -4,15 +4,15 @@ pipeline defaults (so nothing is declared twice)."""
 from kfp import dsl
 from kfp.dsl import Dataset, Model
 
-from components.adapt.component import adapt_op
+from components.adapt.component import adapt_merge_op, adapt_part_op
 from components.adapt.params import AdaptParams
 from components.annotate.component import annotate_op
 from components.annotate.params import AnnotateParams
 from components.bias.component import bias_op
 from components.bias.params import BiasParams
-from components.expression.component import expression_op
+from components.expression.component import expression_merge_op, expression_part_op
 from components.expression.params import ExpressionParams
-from components.identity.component import identity_op
+from components.identity.component import identity_merge_op, identity_part_op
 from components.identity.params import IdentityParams
 from components.evaluate.params import EvaluateParams
 from components.export.params import ExportParams
@@ -25,6 +25,7 @@ from components.export.component import export_op
 from components.train.component import train_mix_op, train_op
 from components.train.params import TrainParams
 from pipelines.cluster import apply
+from pipelines.sharding import sharded_stage, shard_plan_op
 
 
 def defaults(model) -> dict:
@@ -32,13 +33,19 @@ def defaults(model) -> dict:
     return model().model_dump(exclude_none=True)
 
 
-def data_stages(identity: dict, expression: dict, adapt: dict, select: dict, annotate: dict, privacy: dict):
-    """identity -> expression -> adapt -> select -> annotate -> privacy; returns the checked labelled dataset."""
-    identity_task = apply(identity_op(params=identity), "identity").set_display_name("identity generation")
-    expression_task = apply(expression_op(params=expression, identities=identity_task.outputs["identities"]),
-                            "expression").set_display_name("expression editing")
-    adapt_task = apply(adapt_op(params=adapt, expressions=expression_task.outputs["expressions"]), "adapt")
-    adapt_task.set_display_name("colour and alpha adaptation")
+def data_stages(identity: dict, expression: dict, adapt: dict, select: dict, annotate: dict, privacy: dict,
+                shards: int = 1):
+    """identity -> expression -> adapt -> select -> annotate -> privacy; returns the checked labelled dataset.
+
+    identity, expression and adapt run as `shards` parallel tasks each, merged into one dataset."""
+    plan = shard_plan_op(shards=shards).set_display_name("shard plan")
+    plan.set_cpu_request("100m").set_cpu_limit("100m").set_memory_request("256M").set_memory_limit("256M")
+    identity_task = sharded_stage(identity_part_op, identity_merge_op, "identity", plan, shards, identity,
+                                  "identity generation")
+    expression_task = sharded_stage(expression_part_op, expression_merge_op, "expression", plan, shards, expression,
+                                    "expression editing", identities=identity_task.outputs["identities"])
+    adapt_task = sharded_stage(adapt_part_op, adapt_merge_op, "adapt", plan, shards, adapt,
+                               "colour and alpha adaptation", expressions=expression_task.outputs["expressions"])
     select_task = apply(select_op(params=select, images=adapt_task.outputs["images"]), "select")
     select_task.set_display_name("IQA selection")
     annotate_task = apply(annotate_op(params=annotate, selected=select_task.outputs["selected"]), "annotate")
@@ -53,8 +60,8 @@ def fer_pipeline(identity: dict = defaults(IdentityParams), expression: dict = d
                  adapt: dict = defaults(AdaptParams), select: dict = defaults(SelectParams),
                  annotate: dict = defaults(AnnotateParams), privacy: dict = defaults(PrivacyParams),
                  train: dict = defaults(TrainParams), evaluate: dict = defaults(EvaluateParams),
-                 bias: dict = defaults(BiasParams), export: dict = defaults(ExportParams)) -> Model:
-    labelled = data_stages(identity, expression, adapt, select, annotate, privacy)
+                 bias: dict = defaults(BiasParams), export: dict = defaults(ExportParams), shards: int = 1) -> Model:
+    labelled = data_stages(identity, expression, adapt, select, annotate, privacy, shards)
     train_task = apply(train_op(params=train, labelled=labelled), "train").set_display_name("FER training")
     apply(evaluate_op(params=evaluate, labelled=labelled, model=train_task.outputs["model"]),
           "evaluate").set_display_name("evaluation")
@@ -70,8 +77,8 @@ def fer_sweep_pipeline(identity: dict = defaults(IdentityParams), expression: di
                        adapt: dict = defaults(AdaptParams), select: dict = defaults(SelectParams),
                        annotate: dict = defaults(AnnotateParams), privacy: dict = defaults(PrivacyParams),
                        train: dict = defaults(TrainParams), evaluate: dict = defaults(EvaluateParams),
-                       ratios: list = [1.0, 2.0, 5.0]) -> Dataset:
-    labelled = data_stages(identity, expression, adapt, select, annotate, privacy)
+                       ratios: list = [1.0, 2.0, 5.0], shards: int = 1) -> Dataset:
+    labelled = data_stages(identity, expression, adapt, select, annotate, privacy, shards)
     with dsl.ParallelFor(ratios) as ratio:
         mix = apply(train_mix_op(params=train, ratio=ratio, labelled=labelled), "train")
         mix.set_display_name("FER training (mix)")

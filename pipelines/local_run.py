@@ -119,8 +119,11 @@ def without_retries(pipeline):
     (bad input, a bug), the backoff only delays the message by minutes, and re-running the command
     resumes from the stage cache anyway."""
     local_pipeline = copy.deepcopy(pipeline)
-    for task in local_pipeline.component_spec.implementation.graph.root.dag.tasks.values():
-        task.ClearField("retry_policy")
+    graph = local_pipeline.component_spec.implementation.graph
+    dags = [graph.root.dag] + [c.dag for c in graph.components.values() if c.HasField("dag")]  # ParallelFor bodies
+    for dag in dags:
+        for task in dag.tasks.values():
+            task.ClearField("retry_policy")
     return local_pipeline
 
 
@@ -157,8 +160,10 @@ def _init_runner(kind: str, run_dir: Path, stack: contextlib.ExitStack) -> None:
 
 
 def run_local(config_path: str | Path | None = None, out_dir: str | Path | None = None,
-              verbose: bool = False, runner: str = "subprocess") -> dict:
-    """Run the pipeline; the console shows a bar and a result line per stage, <run>/logs/ the rest."""
+              verbose: bool = False, runner: str = "subprocess", shards: int = 1) -> dict:
+    """Run the pipeline; the console shows a bar and a result line per stage, <run>/logs/ the rest.
+
+    `shards` splits identity, expression and adapt into that many parallel tasks (same result)."""
     from pipelines.console import RunConsole
     from pipelines.fer_pipeline import fer_pipeline
     from pipelines.run_report import write_run_report
@@ -169,7 +174,8 @@ def run_local(config_path: str | Path | None = None, out_dir: str | Path | None 
     lock = _lock_run_dir(run_dir)  # noqa: F841  (held until this function returns)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     started = time.perf_counter()
-    console = RunConsole(run_dir, {stage.task: name for name, stage in PIPELINE_STAGES.items()}, verbose)
+    tasks = {task: name for name, stage in PIPELINE_STAGES.items() for task in stage.tasks}
+    console = RunConsole(run_dir, {**tasks, "shard-plan-op": "identity"}, verbose)
     with contextlib.ExitStack() as engine:
         _init_runner(runner, run_dir, engine)
         try:
@@ -178,7 +184,7 @@ def run_local(config_path: str | Path | None = None, out_dir: str | Path | None 
                 warnings.filterwarnings("ignore", message=".*non-Python base image.*")
                 warnings.filterwarnings("ignore", message=".*accelerator.*")
                 warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
-                task = without_retries(fer_pipeline)(**params)
+                task = without_retries(fer_pipeline)(**params, shards=shards)
         except RuntimeError as exc:  # KFP says only "Task ... FAILURE"; the console knows the stage and why
             raise RuntimeError(console.failure()) from exc
     stages = link_datasets(run_dir, Path(task.output.path).parents[1])  # <root>/<pipeline>-<timestamp>

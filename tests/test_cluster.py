@@ -67,9 +67,14 @@ def test_compiled_yaml_has_cluster_settings(compiled):
     assert {e["container"]["image"] for e in executors.values()} == {stage_image(s) for s in STAGE_OUTPUTS}
     by_stage = {}
     for name, executor in executors.items():
+        if name == "exec-shard-plan-op":  # a list of shard indices, on the identity image, no GPU
+            assert "accelerator" not in executor["container"]["resources"]
+            continue
         stage = next(s for s in STAGE_OUTPUTS if executor["container"]["image"] == stage_image(s))
-        by_stage[stage] = (name, executor["container"])
-    for stage, (name, container) in by_stage.items():
+        by_stage.setdefault(stage, []).append((name, executor["container"]))
+    # a sharded stage has a part task per shard (in the ParallelFor) and a merge; both get the stage's resources
+    assert {name for name, _ in by_stage["identity"]} == {"exec-identity-part-op", "exec-identity-merge-op"}
+    for stage, name, container in ((s, n, c) for s, tasks in by_stage.items() for n, c in tasks):
         res = container["resources"]
         assert res["cpuRequest"] == res["cpuLimit"] == float(STAGE_OUTPUTS[stage].resources.cpu)
         assert res["memoryLimit"] > 0
@@ -78,7 +83,7 @@ def test_compiled_yaml_has_cluster_settings(compiled):
         else:
             assert "accelerator" not in res
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    for stage, (name, _) in by_stage.items():
+    for stage, name in ((s, n) for s, tasks in by_stage.items() for n, _ in tasks):
         config = k8s[name]
         assert config["secretAsEnv"][0]["secretName"] == S3_SECRET
         envs = {e["envVar"] for e in config["secretAsEnv"][0]["keyToEnv"]}
@@ -86,9 +91,14 @@ def test_compiled_yaml_has_cluster_settings(compiled):
         if STAGE_OUTPUTS[stage].resources.gpu:
             assert config["nodeSelector"]["labels"] == {"nvidia.com/gpu.present": "true"}
             assert config["tolerations"][0]["key"] == GPU_RESOURCE
-    tasks = spec["root"]["dag"]["tasks"]
+    tasks = {n: t for n, t in spec["root"]["dag"]["tasks"].items() if n not in ("shard-plan-op", "for-loop-1",
+                                                                                  "for-loop-2", "for-loop-3")}
     assert all(t["cachingOptions"].get("enableCache") for t in tasks.values())
     assert all(t["retryPolicy"]["maxRetryCount"] == 2 for t in tasks.values())
+    parts = {n: t for c in spec["components"].values() for n, t in c.get("dag", {}).get("tasks", {}).items()
+             if n.endswith("-part-op")}
+    assert set(parts) == {"identity-part-op", "expression-part-op", "adapt-part-op"}
+    assert all(t["retryPolicy"]["maxRetryCount"] == 2 for t in parts.values())
 
 
 def _instructions(path: Path) -> list[tuple[str, str]]:
@@ -167,7 +177,10 @@ def test_local_runs_do_not_retry_a_failed_task():
     from pipelines.local_run import without_retries
 
     def tasks(pipeline):
-        return pipeline.component_spec.implementation.graph.root.dag.tasks.values()
+        graph = pipeline.component_spec.implementation.graph
+        dags = [graph.root.dag] + [c.dag for c in graph.components.values() if c.HasField("dag")]
+        return [task for dag in dags for task in dag.tasks.values()]
 
     assert not any(t.HasField("retry_policy") for t in tasks(without_retries(fer_pipeline)))
-    assert all(t.retry_policy.max_retry_count == 2 for t in tasks(fer_pipeline)), "the cluster pipeline keeps them"
+    assert all(t.retry_policy.max_retry_count == 2 for t in tasks(fer_pipeline) if not t.HasField("parameter_iterator")
+               and t.component_ref.name != "comp-shard-plan-op"), "the cluster pipeline keeps them"

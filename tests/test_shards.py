@@ -101,3 +101,30 @@ def test_command_line_shards_and_merge(tmp_path, capsys):
     assert _digest(tmp_path / "merged") == _digest(tmp_path / "whole")
     assert main([*common, "--shard", "2/2", "--out", str(tmp_path / "bad")]) == 1
     assert "shard 2/2: needs count >= 1 and 0 <= index < count" in capsys.readouterr().err
+
+
+@pytest.mark.integration  # two whole pipeline runs through kfp.local
+def test_pipeline_with_one_or_four_shards_makes_the_same_datasets(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump({
+        "identity": {"count": 8, "preview_seeds": 2, "pca_samples": 128, "pca_components": 4, "batch_size": 2},
+        "expression": {"emotions": ["neutral", "happy", "sad"]}, "adapt": {"output_size": 64},
+        "select": {"batch_size": 8, "top_k": 6, "fid_images": 8},
+        "train": {"epochs": 1, "batch_size": 4, "val_fraction": 0.3, "test_fraction": 0.3,
+                  "classes": ["neutral", "happy", "sad"]}}))
+    runs = {}
+    for shards in (1, 4):
+        runs[shards] = tmp_path / f"shards{shards}"
+        result = subprocess.run([sys.executable, "-m", "components.cli", "run", "--config", str(config), "--shards",
+                                 str(shards), "--out", str(runs[shards])], capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert len(result.stdout.splitlines()) <= 20, "one result line per stage, shards or not"
+    for stage in ("identity", "expression", "adapt", "select", "annotate", "privacy"):
+        assert _digest(runs[1] / stage) == _digest(runs[4] / stage), f"{stage}: 1 and 4 shards differ"
+    info = json.loads((runs[4] / "identity" / "stage.json").read_text())
+    assert info["shards"]["count"] == 4 and info["counts"]["identities"] == 8

@@ -55,8 +55,8 @@ def finish(frame: np.ndarray, row: dict, params: AdaptParams) -> np.ndarray:
     return image
 
 
-def run(params: AdaptParams, in_dir: str | Path, out_dir: str | Path, shard: Shard = Shard()) -> dict:
-    """Adapt every image of `in_dir` into `out_dir` (a `shard` of several: only its identities' images)."""
+def run(params: AdaptParams, in_dir: str | Path, out_dir: str | Path, shard: Shard | None = None) -> dict:
+    """Adapt every image of `in_dir` into `out_dir` (a `shard`: only its identities' images, as a part)."""
     in_dir, out = Path(in_dir), Path(out_dir)
     stage = StageRun(STAGE, params, out)
     telemetry = stage.telemetry
@@ -68,7 +68,8 @@ def run(params: AdaptParams, in_dir: str | Path, out_dir: str | Path, shard: Sha
     input_digest = manifest_digest(in_dir)
     frames: dict[str, np.ndarray] = {}  # one identity's frame serves all its expressions
     with stage.journal(input_digest) as journal:
-        for row in progress(shard.take(rows_in, group=lambda r: r["parent_id"]), desc=STAGE):
+        mine = shard.take(rows_in, group=lambda r: r["parent_id"]) if shard else rows_in
+        for row in progress(mine, desc=STAGE):
             if journal.finished(row["id"]):
                 continue
             t0 = time.perf_counter()
@@ -101,7 +102,7 @@ def run(params: AdaptParams, in_dir: str | Path, out_dir: str | Path, shard: Sha
                 out_row["frame_path"] = f"frames/{row['id']}.png"
             journal.record_ok(row["id"], out_row)
             telemetry.produced(1, time.perf_counter() - t0)
-        if not shard.whole:
+        if shard is not None:
             return stage.finish_shard(shard, {"images": len(journal.done), "rejected": journal.rejection_counts()})
         rows = [journal.done[r["id"]] for r in rows_in if r["id"] in journal.done]
         write_manifest(out, rows)

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Hashable, Sequence, TypeVar
 
+from .imageio import atomic_write_bytes
 from .journal import JOURNAL_NAME, LOCK_NAME
+from .manifest import STAGE_NAME, read_stage_info
 
 T = TypeVar("T")
 SHARD_FILE = "shard.json"
@@ -42,10 +44,6 @@ class Shard:
         except ValueError:
             raise ShardError(f"shard {text!r}: expected INDEX/COUNT, e.g. 0/4") from None
         return cls(index, count)
-
-    @property
-    def whole(self) -> bool:
-        return self.count == 1
 
     def take(self, items: Sequence[T], group: Callable[[T], Hashable] = id, align: int = 1) -> list[T]:
         """This shard's part of `items`: whole groups (consecutive items with the same group key),
@@ -93,7 +91,7 @@ def merge_parts(parts: Sequence[str | Path], out: str | Path) -> int:
         raise ShardError(f"shard parts {[str(p) for p in parts]} ran with different parameters or inputs")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    skip = {JOURNAL_NAME, LOCK_NAME, SHARD_FILE, "stage.json"}
+    skip = {JOURNAL_NAME, LOCK_NAME, SHARD_FILE, STAGE_NAME}
     for part in parts:
         for path in part.rglob("*"):
             top = path.relative_to(part).parts[0]
@@ -104,3 +102,27 @@ def merge_parts(parts: Sequence[str | Path], out: str | Path) -> int:
                 shutil.copy2(path, target)
     (out / JOURNAL_NAME).write_text("\n".join([fingerprints.pop(), *entries]) + "\n", encoding="utf-8")
     return len(entries)
+
+
+def merge_run(run: Callable, parts: Sequence[str | Path]) -> Callable:
+    """`run` made into the merge: join `parts` into its output folder, then let the stage run there,
+    where it finds every image finished and writes the dataset (manifest, sheets, stage.json)."""
+    def merged(params, *paths, **kwargs):
+        out = Path(paths[-1])
+        merge_parts(parts, out)
+        counts = run(params, *paths, **kwargs)
+        _add_part_times(out, parts)
+        return counts
+    return merged
+
+
+def _add_part_times(out: Path, parts: Sequence[str | Path]) -> None:
+    """The merged stage.json's total counts the slowest part too: the stage's time on the critical path."""
+    info = read_stage_info(out)
+    seconds = [read_stage_info(part)["timings_s"].get("total", 0.0) for part in parts]
+    timings = info.setdefault("timings_s", {})
+    timings["merge"] = timings.get("total", 0.0)
+    timings["parts_max"] = max(seconds)
+    timings["total"] = timings["merge"] + timings["parts_max"]
+    info["shards"] = {"count": len(parts), "part_seconds": seconds}
+    atomic_write_bytes(out / STAGE_NAME, json.dumps(info, indent=2, sort_keys=True).encode("utf-8"))

@@ -99,8 +99,8 @@ def _edit_identity(parent: dict, todo: list[tuple[str, Target]], in_dir: Path, o
     telemetry.produced(len(todo), (time.perf_counter() - batch_start) / len(todo))
 
 
-def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path, shard: Shard = Shard()) -> dict:
-    """Edit every identity of `in_dir` into `out_dir` (a `shard` of several: only its identities)."""
+def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path, shard: Shard | None = None) -> dict:
+    """Edit every identity of `in_dir` into `out_dir` (a `shard`: only its identities, as a part)."""
     in_dir, out = Path(in_dir), Path(out_dir)
     stage = StageRun(STAGE, params, out)
     telemetry = stage.telemetry
@@ -109,7 +109,9 @@ def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path, shard
     with stage.journal(input_digest) as journal:
         with telemetry.timed("load"):
             editor = make_editor(params, out / ".cache")
-        plan = shard.take(_plan(params, parents), group=lambda entry: entry[0]["id"])
+        plan = _plan(params, parents)
+        if shard is not None:
+            plan = shard.take(plan, group=lambda entry: entry[0]["id"])
         total = sum(len(jobs) for _, jobs in plan)
         bar = progress(None, desc=f"{STAGE} ({params.editor})", total=total)
         for parent, jobs in plan:
@@ -118,7 +120,7 @@ def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path, shard
                 _edit_identity(parent, todo, in_dir, out, editor, journal, telemetry)
             bar.update(len(jobs))
         bar.close()
-        if not shard.whole:
+        if shard is not None:
             return stage.finish_shard(shard, {"planned": total, "images": len(journal.done),
                                               "rejected": journal.rejection_counts()})
         rows = sorted(journal.done.values(), key=lambda r: r["id"].split("_")[1])

@@ -135,10 +135,10 @@ def _align_batch(batch: list[Job], frames: list, detections: dict, params: Ident
     return produced
 
 
-def run(params: IdentityParams, out_dir: str | Path, shard: Shard = Shard()) -> dict:
+def run(params: IdentityParams, out_dir: str | Path, shard: Shard | None = None) -> dict:
     """Run the stage into `out_dir` (resuming a crashed run of the same parameters); returns the summary.
 
-    With a `shard` of several, only that part of the plan is made (common/shards.py)."""
+    With a `shard`, only that part of the plan is made, as a part for the merge (common/shards.py)."""
     out = Path(out_dir)
     stage = StageRun(STAGE, params, out)
     telemetry = stage.telemetry
@@ -158,7 +158,7 @@ def run(params: IdentityParams, out_dir: str | Path, shard: Shard = Shard()) -> 
         skipped_details = [f"{params.source}/{name}: not an image file (by its suffix)" for name in skipped_files]
         for detail in skipped_details:
             telemetry.rejected("not_an_image", detail)
-        mine = shard.take(jobs, group=lambda job: job.key, align=params.batch_size)
+        mine = shard.take(jobs, group=lambda job: job.key, align=params.batch_size) if shard else jobs
         todo = [j for j in mine if not journal.finished(j.key)]
         if len(todo) < len(mine):
             log.info("resuming: %d of %d images already finished in %s", len(mine) - len(todo), len(mine), out)
@@ -175,7 +175,7 @@ def run(params: IdentityParams, out_dir: str | Path, shard: Shard = Shard()) -> 
             telemetry.produced(produced, (time.perf_counter() - batch_start) / max(len(batch), 1))
             bar.update(len(batch))
         bar.close()
-        if not shard.whole:
+        if shard is not None:
             return stage.finish_shard(shard, {"planned": len(mine), "identities": len(journal.done),
                                               "rejected": journal.rejection_counts()})
         rows = sorted(journal.done.values(), key=lambda r: r["order"])
