@@ -18,7 +18,7 @@ from components.evaluate.params import EvaluateParams
 from components.export.params import ExportParams
 from components.privacy.component import privacy_op
 from components.privacy.params import PrivacyParams
-from components.select.component import select_op
+from components.select.component import select_merge_op, select_part_op
 from components.select.params import SelectParams
 from components.evaluate.component import evaluate_op, sweep_table_op
 from components.export.component import export_op
@@ -37,7 +37,8 @@ def data_stages(identity: dict, expression: dict, adapt: dict, select: dict, ann
                 shards: int = 1):
     """identity -> expression -> adapt -> select -> annotate -> privacy; returns the checked labelled dataset.
 
-    identity, expression and adapt run as `shards` parallel tasks each, merged into one dataset."""
+    identity, expression, adapt and select's scoring run as `shards` parallel tasks each, merged into one
+    dataset."""
     plan = shard_plan_op(shards=shards).set_display_name("shard plan")
     plan.set_cpu_request("100m").set_cpu_limit("100m").set_memory_request("256M").set_memory_limit("256M")
     identity_task = sharded_stage(identity_part_op, identity_merge_op, "identity", plan, shards, identity,
@@ -46,8 +47,8 @@ def data_stages(identity: dict, expression: dict, adapt: dict, select: dict, ann
                                     "expression editing", identities=identity_task.outputs["identities"])
     adapt_task = sharded_stage(adapt_part_op, adapt_merge_op, "adapt", plan, shards, adapt,
                                "colour and alpha adaptation", expressions=expression_task.outputs["expressions"])
-    select_task = apply(select_op(params=select, images=adapt_task.outputs["images"]), "select")
-    select_task.set_display_name("IQA selection")
+    select_task = sharded_stage(select_part_op, select_merge_op, "select", plan, shards, select, "IQA selection",
+                                images=adapt_task.outputs["images"])
     annotate_task = apply(annotate_op(params=annotate, selected=select_task.outputs["selected"]), "annotate")
     annotate_task.set_display_name("seed annotation")
     privacy_task = apply(privacy_op(params=privacy, labelled=annotate_task.outputs["labelled"]), "privacy")

@@ -55,11 +55,16 @@ def _in_shards(run, params, inputs, out: Path, count: int) -> Path:
     return out
 
 
-def test_one_and_four_shards_make_the_same_bytes(tmp_path):
+def test_one_and_four_shards_make_the_same_bytes(tmp_path, monkeypatch):
+    import components.select.run as select_run
+    from components.select.params import SelectParams
+
+    monkeypatch.setattr(select_run, "CHUNK", 8)  # select scores in chunks of 64: make 30 images several chunks
     # 10 identities in batches of 4: three blocks over four shards, so one shard is empty
     stages = [(identity, IdentityParams(count=10, preview_seeds=2, pca_samples=128, pca_components=4, batch_size=4)),
               (expression, ExpressionParams(emotions=["neutral", "happy", "surprise"])),
-              (adapt, AdaptParams(output_size=64))]
+              (adapt, AdaptParams(output_size=64)),
+              (select_run.run, SelectParams(batch_size=15, top_k=12, fid_images=16))]
     whole, sharded = [], []
     for n, (run, params) in enumerate(stages):
         whole.append(tmp_path / f"whole{n}")
@@ -67,8 +72,12 @@ def test_one_and_four_shards_make_the_same_bytes(tmp_path):
         sharded.append(_in_shards(run, params, sharded[-1:], tmp_path / f"sharded{n}", 4))
         assert _digest(whole[-1]) == _digest(sharded[-1]), f"{run.__module__}: 1 and 4 shards differ"
         counts = [json.loads((folder / "stage.json").read_text())["counts"] for folder in (whole[-1], sharded[-1])]
+        for each in counts:
+            each.pop("reference", None)  # names the input folder, which differs
         assert counts[0] == counts[1]
-    assert len(list((sharded[-1] / "images").glob("*.png"))) == 30
+    assert len(list((sharded[-2] / "images").glob("*.png"))) == 30
+    kept = json.loads((sharded[-1] / "stage.json").read_text())["counts"]["kept"]
+    assert 0 < kept < 30 and (sharded[-1] / "selection.csv").read_bytes() == (whole[-1] / "selection.csv").read_bytes()
 
 
 def test_merge_refuses_an_incomplete_or_mixed_set(tmp_path):

@@ -24,6 +24,7 @@ from components.common.imageio import ImageError, atomic_write_bytes, copy_once,
 from components.common.journal import Journal
 from components.common.manifest import (IMAGES_DIR, identity_key, manifest_digest, read_manifest, write_manifest)
 from components.common.telemetry import progress
+from components.common.shards import Shard
 from components.common.stage_run import StageRun
 
 from . import brisque
@@ -205,7 +206,9 @@ def copy_kept(records: list[dict], in_dir: Path, out: Path, columns: set[str]) -
     return kept_rows
 
 
-def run(params: SelectParams, in_dir: str | Path, out_dir: str | Path) -> dict:
+def run(params: SelectParams, in_dir: str | Path, out_dir: str | Path, shard: Shard | None = None) -> dict:
+    """Score, rank and keep the images of `in_dir` into `out_dir`. A `shard` scores only its part of
+    the images (on chunk boundaries); ranking and the set distances happen once, in the merge."""
     in_dir, out = Path(in_dir), Path(out_dir)
     stage = StageRun(STAGE, params, out)
     telemetry = stage.telemetry
@@ -216,15 +219,19 @@ def run(params: SelectParams, in_dir: str | Path, out_dir: str | Path) -> dict:
             reference_images, reference_label = load_reference_images(params, in_dir)
             pristine = _pristine(reference_images, params.niqe_patch, out)
             detector = FaceDetector(min_confidence=params.min_face_confidence, device=params.device)
-        todo = [r for r in rows_in if not journal.finished(r["id"])]
-        bar = progress(None, desc=STAGE, total=len(rows_in))
-        bar.update(len(rows_in) - len(todo))
+        mine = shard.take(rows_in, group=lambda r: r["id"], align=CHUNK) if shard else rows_in
+        todo = [r for r in mine if not journal.finished(r["id"])]
+        bar = progress(None, desc=STAGE, total=len(mine))
+        bar.update(len(mine) - len(todo))
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start:start + CHUNK]
             telemetry.seen(len(chunk))
             _score_chunk(chunk, in_dir, params, detector, pristine, journal, telemetry)
             bar.update(len(chunk))
         bar.close()
+        if shard is not None:
+            return stage.finish_shard(shard, {"images_in": len(mine), "scored": len(journal.done),
+                                              "rejected": journal.rejection_counts()})
 
         records = select_per_batch(rows_in, journal.done, params)
         kept_rows = copy_kept(records, in_dir, out, set(rows_in[0]))
