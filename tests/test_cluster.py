@@ -91,8 +91,8 @@ def test_compiled_yaml_has_cluster_settings(compiled):
         if STAGE_OUTPUTS[stage].resources.gpu:
             assert config["nodeSelector"]["labels"] == {"nvidia.com/gpu.present": "true"}
             assert config["tolerations"][0]["key"] == GPU_RESOURCE
-    tasks = {n: t for n, t in spec["root"]["dag"]["tasks"].items() if n not in ("shard-plan-op", "for-loop-1",
-                                                                                  "for-loop-2", "for-loop-3")}
+    tasks = {n: t for n, t in spec["root"]["dag"]["tasks"].items()
+             if n != "shard-plan-op" and not n.startswith("for-loop-")}  # the plan and the ParallelFor groups
     assert all(t["cachingOptions"].get("enableCache") for t in tasks.values())
     assert all(t["retryPolicy"]["maxRetryCount"] == 2 for t in tasks.values())
     parts = {n: t for c in spec["components"].values() for n, t in c.get("dag", {}).get("tasks", {}).items()
