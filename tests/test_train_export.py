@@ -162,6 +162,23 @@ def test_alignment_travels_from_the_data_to_the_served_config(tmp_path):
     assert '{\\"size\\": 64, \\"padding\\": 0.1}' in config
 
 
+def test_a_model_without_its_alignment_is_refused_not_guessed(tmp_path):
+    """No stage re-types the alignment: a model.pt that lacks it cannot be exported or evaluated."""
+    from models.checkpoints import CheckpointError
+
+    from .toy_fer import write_toy_dataset
+
+    data = write_toy_dataset(tmp_path / "data")
+    train(TrainParams(**dict(FAST, epochs=1)), data, tmp_path / "m")
+    import torch
+
+    state = torch.load(tmp_path / "m" / "model.pt", weights_only=True)
+    assert "size" in json.loads(state.pop("alignment"))
+    torch.save(state, tmp_path / "m" / "model.pt")
+    with pytest.raises(CheckpointError, match="records no face alignment"):
+        export(ExportParams(name="fer"), tmp_path / "m", tmp_path / "e", dataset_dir=data)
+
+
 def test_full_photos_are_aligned_like_the_training_crops(astronaut, tmp_path):
     from components.common.faces import FaceDetector, align_most_confident
     from components.evaluate.run import align_photos

@@ -16,7 +16,6 @@ class BiasParams(StageParams):
     aligned: Literal["auto", "yes", "no"] = Field(
         "auto", description="are the images aligned face crops? auto: yes for fersynth/rafdb datasets, else detect "
                             "and align each face")
-    align_padding: float = Field(0.0, ge=-0.2, le=1.0, description="template margin of aligned crops")
     held_out_only: bool = Field(True, description="with the model's own training dataset, score only its "
                                                   "held-out test identities")
     min_group_size: int = Field(5, ge=1, description="groups smaller than this get counts but no accuracy verdict")

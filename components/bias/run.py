@@ -21,7 +21,7 @@ import numpy as np
 from components.common import storage
 from components.common.imageio import ImageError, atomic_write_bytes
 from components.common.telemetry import progress
-from components.common.datasets import READERS, Sample, load_dataset
+from components.common.datasets import READERS, Sample, dataset_alignment, load_dataset
 from components.common.stage_run import StageRun
 
 from .params import BiasParams
@@ -84,14 +84,15 @@ def lookup_keys(sample: Sample, key: str, identities: dict[str, str]) -> list[st
     return [k for k in (identities.get(name), sample.group, sample.group.partition(":")[2]) if k]
 
 
-def face_crop(sample: Sample, aligned: bool, detector, padding: float) -> np.ndarray:
+def face_crop(sample: Sample, aligned: bool, detector) -> np.ndarray:
+    """The sample's face as an aligned crop: the image itself, or detected and aligned with no margin."""
     image = sample.image()
     if aligned:
         return image
     from components.common.faces import align_most_confident
 
     try:
-        return align_most_confident(detector, image, 112, padding)[0].crop
+        return align_most_confident(detector, image, 112, 0.0)[0].crop
     except ValueError as exc:
         raise ValueError(f"{sample.path}: {exc}") from None
 
@@ -133,9 +134,10 @@ def group_table(values: list[str], correct: dict[int, bool], params: BiasParams,
     return rows
 
 
-def measure_skin_tones(samples: list[Sample], aligned: bool, params: BiasParams, problems: list[str],
+def measure_skin_tones(samples: list[Sample], aligned: bool, padding: float, problems: list[str],
                        telemetry) -> tuple[list[float | None], list[bool]]:
-    """ITA of every sample's face (None where undefined) and whether a face was found at all."""
+    """ITA of every sample's face (None where undefined) and whether a face was found at all. `padding`
+    is the template margin of already aligned crops (where ITA's cheek and forehead patches lie)."""
     detector = None
     if not aligned:
         from components.common.faces import FaceDetector
@@ -147,7 +149,7 @@ def measure_skin_tones(samples: list[Sample], aligned: bool, params: BiasParams,
         telemetry.seen()
         t0 = time.perf_counter()
         try:
-            tones.append(ita(face_crop(sample, aligned, detector, params.align_padding)))
+            tones.append(ita(face_crop(sample, aligned, detector), padding if aligned else 0.0))
             usable.append(True)
             telemetry.produced(1, time.perf_counter() - t0)
         except (ImageError, ValueError) as exc:
@@ -198,7 +200,10 @@ def run(params: BiasParams, in_dir: str | Path, out_dir: str | Path, model_dir: 
     loaded = load_dataset(spec_text)
     samples, problems = loaded.samples, list(loaded.problems)
     aligned = params.aligned == "yes" or (params.aligned == "auto" and spec_text.partition(":")[0] in ALIGNED_FORMATS)
-    tones, usable = measure_skin_tones(samples, aligned, params, problems, stage.telemetry)
+    fmt, _, path = spec_text.partition(":")
+    # the margin adapt cropped fersynth faces with travels in their manifest; other aligned sets have none
+    padding = dataset_alignment(Path(path))["padding"] if fmt == "fersynth" else 0.0
+    tones, usable = measure_skin_tones(samples, aligned, padding, problems, stage.telemetry)
     skin = [category(t) if ok else "unknown (no face)" for t, ok in zip(tones, usable)]
     attributes, key, names = read_attributes(params.attributes)
     groups = {"skin tone (ITA)": skin}

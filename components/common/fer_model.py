@@ -3,6 +3,7 @@ arrays, predict, and the targets a label set gives. Evaluate, bias, export and t
 this one place, so they read checkpoints and inputs exactly as training wrote them."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,14 @@ def load_trained(model_dir: Path, device: str = "cpu"):
     model = build_model(state["model"], outputs, spec.channels, spec.size)
     model.load_state_dict(state["model_state"])
     return model.eval().to(device), state, spec
+
+
+def trained_alignment(state: dict, model_dir: Path | str) -> dict:
+    """The face alignment ({size, padding}) the model was trained on, as train read it from its data."""
+    if not state.get("alignment"):
+        raise CheckpointError(f"{Path(model_dir) / 'model.pt'}: records no face alignment (it predates fersynth "
+                              "recording it); retrain it, so that new faces are aligned as its training faces were")
+    return json.loads(state["alignment"])
 
 
 def load_arrays(samples: list[Sample], spec: PreprocessSpec) -> tuple[np.ndarray, list[int], list[str]]:

@@ -22,10 +22,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from components.common.fer_model import load_arrays, load_trained, predict, targets_for  # noqa: E402
+from components.common.fer_model import load_arrays, load_trained, predict, targets_for, trained_alignment  # noqa: E402
 from components.common.imageio import atomic_write_bytes  # noqa: E402
 from components.common.telemetry import StageTelemetry  # noqa: E402
-from components.common.datasets import DEFAULT_ALIGNMENT, DatasetError, Sample, load_dataset  # noqa: E402
+from components.common.datasets import DatasetError, Sample, load_dataset  # noqa: E402
 
 from components.common.fer_metrics import roc_auc, summary  # noqa: E402
 from components.common.stage_run import StageRun  # noqa: E402
@@ -78,13 +78,13 @@ def align_photos(samples: list[Sample], alignment: dict, device: str) -> tuple[l
 
 
 def evaluate_set(model, state, spec, samples: list[Sample], params: EvaluateParams,
-                 telemetry: StageTelemetry | None = None) -> dict:
+                 telemetry: StageTelemetry | None = None, model_dir: Path | str = "model") -> dict:
     telemetry = telemetry or StageTelemetry(STAGE)
     trained_with = json.loads(state["params"])
     if state["task"] == "emotion":
         samples = [s for s in samples if s.label in state["classes"]]
     telemetry.seen(len(samples))
-    alignment = json.loads(state["alignment"]) if state.get("alignment") else DEFAULT_ALIGNMENT
+    alignment = trained_alignment(state, model_dir)
     samples, no_face = align_photos(samples, alignment, params.device)
     for detail in no_face:
         telemetry.rejected("no_face", detail)
@@ -140,7 +140,7 @@ def run(params: EvaluateParams, in_dir: str | Path, out_dir: str | Path, model_d
         if not samples:
             results[name] = {"error": unreadable.get(name, "no samples")}
             continue
-        results[name] = evaluate_set(model, state, spec, samples, params, telemetry)
+        results[name] = evaluate_set(model, state, spec, samples, params, telemetry, model_dir)
         if "confusion" in results[name]:
             path = out / f"confusion_{len(figures)}.png"
             confusion_png(np.array(results[name]["confusion"]), state["classes"], name, path)

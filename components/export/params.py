@@ -14,8 +14,4 @@ class ExportParams(StageParams):
     parity_tolerance: float = Field(1e-4, gt=0, description="largest |torch - onnxruntime| allowed")
     parity_images: int = Field(32, ge=1, description="real images (from the dataset) used for the parity check")
     repository: str | None = Field(None, description="also copy the model repository to this path or s3:// prefix")
-    align_size: int = Field(100, ge=16, le=1024,
-                            description="for models trained before model.pt carried it: side of the aligned crops "
-                                        "the model was trained on (adapt.output_size)")
-    align_padding: float = Field(0.0, ge=-0.2, le=1.0, description="template margin of those crops (adapt.output_padding)")
     gpu_instances: int = Field(0, ge=0, le=8, description="Triton GPU instance count (0: CPU instance group)")

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from components.common import storage
-from components.common.fer_model import load_trained
+from components.common.fer_model import load_trained, trained_alignment
 from components.common.fer_preprocess import preprocess
 from components.common.imageio import atomic_write_bytes, read_image
 from components.common.manifest import read_manifest
@@ -24,13 +24,6 @@ from .params import ExportParams
 
 STAGE = "export"
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
-
-
-def model_alignment(params: ExportParams, state: dict) -> dict:
-    """The alignment the model was trained on: from model.pt (train reads it from the data), else params."""
-    if state.get("alignment"):
-        return json.loads(state["alignment"])
-    return {"size": params.align_size, "padding": params.align_padding}
 
 
 def serving_parameters(params: ExportParams, spec, labels: list[str], task: str, alignment: dict) -> dict[str, str]:
@@ -110,7 +103,7 @@ def run(params: ExportParams, in_dir: str | Path, out_dir: str | Path, dataset_d
     model = model.cpu().eval()
     outputs = len(state["classes"]) if state["task"] == "emotion" else len(state["au_units"])
     labels = state["classes"] if state["task"] == "emotion" else [f"AU{a}" for a in state["au_units"]]
-    alignment = model_alignment(params, state)
+    alignment = trained_alignment(state, model_dir)
     metadata = {**serving_parameters(params, spec, labels, state["task"], alignment), "fersynth.model": state["model"],
                 "fersynth.best_epoch": str(state.get("epoch")),
                 "fersynth.input": "aligned face crop, RGB uint8 -> components.common.fer_preprocess.preprocess"}
