@@ -77,7 +77,7 @@ STAGES: dict[str, Stage] = {
                       takes_input=True, output="labelled", resources=Resources("1", "2G")),
     "privacy": Stage("privacy", "components.privacy.params:PrivacyParams", "components.privacy.run:run",
                      "memorisation check: flag (or drop) synthetic identities too close to real faces",
-                     takes_input=True, output="checked", resources=Resources("2", "4G")),
+                     takes_input=True, output="checked", resources=Resources("2", "4G"), shardable=True),
     "train": Stage("train", "components.train.params:TrainParams", "components.train.run:run",
                    "train a FER model on the labelled synthetic set (+ real datasets), identity-disjoint splits",
                    takes_input=True, output="model", resources=Resources("4", "16G", gpu=True)),

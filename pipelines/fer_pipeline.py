@@ -16,7 +16,7 @@ from components.identity.component import identity_merge_op, identity_part_op
 from components.identity.params import IdentityParams
 from components.evaluate.params import EvaluateParams
 from components.export.params import ExportParams
-from components.privacy.component import privacy_op
+from components.privacy.component import privacy_merge_op, privacy_part_op
 from components.privacy.params import PrivacyParams
 from components.select.component import select_merge_op, select_part_op
 from components.select.params import SelectParams
@@ -37,8 +37,8 @@ def data_stages(identity: dict, expression: dict, adapt: dict, select: dict, ann
                 shards: int = 1):
     """identity -> expression -> adapt -> select -> annotate -> privacy; returns the checked labelled dataset.
 
-    identity, expression, adapt and select's scoring run as `shards` parallel tasks each, merged into one
-    dataset."""
+    identity, expression, adapt, select's scoring and privacy's descriptors run as `shards` parallel tasks
+    each, merged into one dataset."""
     plan = shard_plan_op(shards=shards).set_display_name("shard plan")
     plan.set_cpu_request("100m").set_cpu_limit("100m").set_memory_request("256M").set_memory_limit("256M")
     identity_task = sharded_stage(identity_part_op, identity_merge_op, "identity", plan, shards, identity,
@@ -51,8 +51,8 @@ def data_stages(identity: dict, expression: dict, adapt: dict, select: dict, ann
                                 images=adapt_task.outputs["images"])
     annotate_task = apply(annotate_op(params=annotate, selected=select_task.outputs["selected"]), "annotate")
     annotate_task.set_display_name("seed annotation")
-    privacy_task = apply(privacy_op(params=privacy, labelled=annotate_task.outputs["labelled"]), "privacy")
-    privacy_task.set_display_name("privacy check")
+    privacy_task = sharded_stage(privacy_part_op, privacy_merge_op, "privacy", plan, shards, privacy, "privacy check",
+                                 labelled=annotate_task.outputs["labelled"])
     return privacy_task.outputs["checked"]
 
 

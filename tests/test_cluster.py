@@ -97,7 +97,7 @@ def test_compiled_yaml_has_cluster_settings(compiled):
     assert all(t["retryPolicy"]["maxRetryCount"] == 2 for t in tasks.values())
     parts = {n: t for c in spec["components"].values() for n, t in c.get("dag", {}).get("tasks", {}).items()
              if n.endswith("-part-op")}
-    assert set(parts) == {"identity-part-op", "expression-part-op", "adapt-part-op", "select-part-op"}
+    assert set(parts) == {f"{s}-part-op" for s in ("identity", "expression", "adapt", "select", "privacy")}
     assert all(t["retryPolicy"]["maxRetryCount"] == 2 for t in parts.values())
 
 

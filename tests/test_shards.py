@@ -13,6 +13,8 @@ from components.expression.params import ExpressionParams
 from components.expression.run import run as expression
 from components.identity.params import IdentityParams
 from components.identity.run import run as identity
+from components.privacy.params import PrivacyParams
+from components.privacy.run import run as privacy
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 4, 7])
@@ -64,7 +66,8 @@ def test_one_and_four_shards_make_the_same_bytes(tmp_path, monkeypatch):
     stages = [(identity, IdentityParams(count=10, preview_seeds=2, pca_samples=128, pca_components=4, batch_size=4)),
               (expression, ExpressionParams(emotions=["neutral", "happy", "surprise"])),
               (adapt, AdaptParams(output_size=64)),
-              (select_run.run, SelectParams(batch_size=15, top_k=12, fid_images=16))]
+              (select_run.run, SelectParams(batch_size=15, top_k=12, fid_images=16)),
+              (privacy, PrivacyParams())]
     whole, sharded = [], []
     for n, (run, params) in enumerate(stages):
         whole.append(tmp_path / f"whole{n}")
@@ -75,9 +78,11 @@ def test_one_and_four_shards_make_the_same_bytes(tmp_path, monkeypatch):
         for each in counts:
             each.pop("reference", None)  # names the input folder, which differs
         assert counts[0] == counts[1]
-    assert len(list((sharded[-2] / "images").glob("*.png"))) == 30
-    kept = json.loads((sharded[-1] / "stage.json").read_text())["counts"]["kept"]
-    assert 0 < kept < 30 and (sharded[-1] / "selection.csv").read_bytes() == (whole[-1] / "selection.csv").read_bytes()
+    assert len(list((sharded[2] / "images").glob("*.png"))) == 30
+    kept = json.loads((sharded[3] / "stage.json").read_text())["counts"]["kept"]
+    assert 0 < kept < 30 and (sharded[3] / "selection.csv").read_bytes() == (whole[3] / "selection.csv").read_bytes()
+    reports = [json.loads((folder / "privacy.json").read_text()) for folder in (whole[4], sharded[4])]
+    assert reports[0]["per_identity"] == reports[1]["per_identity"] and reports[0]["described"] == 10
 
 
 def test_merge_refuses_an_incomplete_or_mixed_set(tmp_path):

@@ -17,8 +17,10 @@ import numpy as np
 
 from components.common.face_descriptors import DescriptorPool, distances, nearest
 from components.common.imageio import ImageError, atomic_write_bytes, copy_once, read_image
-from components.common.manifest import (IMAGES_DIR, add_columns, identity_key, read_manifest, write_manifest)
+from components.common.manifest import (IMAGES_DIR, add_columns, identity_key, manifest_digest, read_manifest,
+                                        write_manifest)
 from components.common.telemetry import StageTelemetry, progress
+from components.common.shards import Shard
 from components.common.stage_run import StageRun
 
 from .params import PrivacyParams
@@ -32,15 +34,21 @@ def _finite(value: float) -> float | None:
     return round(float(value), 4) if np.isfinite(value) else None
 
 
-def identity_descriptors(in_dir: Path, rows: list[dict], params: PrivacyParams, pool: DescriptorPool,
-                         telemetry: StageTelemetry) -> dict[str, np.ndarray]:
-    """Each identity's descriptor: the mean over its first few images, the neutral one first."""
+def _by_identity(rows: list[dict]) -> dict[str, list[dict]]:
     by_identity: dict[str, list[dict]] = {}
     for row in rows:
         by_identity.setdefault(identity_key(row), []).append(row)
+    return by_identity
+
+
+def identity_descriptors(in_dir: Path, by_identity: dict[str, list[dict]], params: PrivacyParams,
+                         pool: DescriptorPool, journal, telemetry: StageTelemetry) -> None:
+    """Each identity's descriptor into the journal: the mean over its first few images, the neutral one
+    first. Identities the journal holds already (a resumed run, a merge of shards) are not described again."""
     owners, images, boxes = [], [], []
-    for identity, members in by_identity.items():
-        members = sorted(members, key=lambda r: (r.get("target_emotion") != "neutral", r["id"]))
+    todo = [identity for identity in by_identity if not journal.finished(identity)]
+    for identity in todo:
+        members = sorted(by_identity[identity], key=lambda r: (r.get("target_emotion") != "neutral", r["id"]))
         for row in members[: params.images_per_identity]:
             try:
                 images.append(read_image(in_dir / row["path"]))
@@ -53,10 +61,11 @@ def identity_descriptors(in_dir: Path, rows: list[dict], params: PrivacyParams, 
     for identity, d in zip(owners, progress(described, desc=f"{STAGE} (synthetic)", total=len(images))):
         if d is not None:
             found.setdefault(identity, []).append(d)
-    for identity in by_identity:
-        if identity not in found:
-            telemetry.rejected("no_descriptor", f"identity {identity}: no face descriptor from its images")
-    return {identity: np.mean(found[identity], axis=0) for identity in by_identity if identity in found}
+    for identity in todo:
+        if identity in found:
+            journal.record_ok(identity, {"descriptor": np.mean(found[identity], axis=0).astype(np.float32).tolist()})
+        else:
+            journal.record_rejected(identity, "no_descriptor", f"identity {identity}: no face descriptor from its images")
 
 
 def reference_descriptors(params: PrivacyParams, pool: DescriptorPool, problems: list[str]):
@@ -104,17 +113,28 @@ def copy_checked(rows: list[dict], in_dir: Path, out: Path, dropped: set[str], p
         "privacy_flagged": [int(d is not None and d < threshold) for d in kept_distances]})
 
 
-def run(params: PrivacyParams, in_dir: str | Path, out_dir: str | Path) -> dict:
+def run(params: PrivacyParams, in_dir: str | Path, out_dir: str | Path, shard: Shard | None = None) -> dict:
+    """Describe every synthetic identity, compare with the real faces, keep what may be kept. A `shard`
+    describes only its identities; the comparison happens once, in the merge."""
     in_dir, out = Path(in_dir), Path(out_dir)
     stage = StageRun(STAGE, params, out)
     telemetry = stage.telemetry
     rows = read_manifest(in_dir)
+    by_identity = _by_identity(rows)
     problems: list[str] = []
-    with DescriptorPool() as pool:
-        with telemetry.timed("synthetic"):
-            synthetic = identity_descriptors(in_dir, rows, params, pool, telemetry)
-        with telemetry.timed("reference"):
-            names, real, thumbnails = reference_descriptors(params, pool, problems)
+    with stage.journal(manifest_digest(in_dir)) as journal:
+        with DescriptorPool() as pool:
+            with telemetry.timed("synthetic"):
+                mine = shard.take(list(by_identity), group=str) if shard else list(by_identity)
+                identity_descriptors(in_dir, {k: by_identity[k] for k in mine}, params, pool, journal, telemetry)
+            if shard is not None:
+                return stage.finish_shard(shard, {"identities": len(mine), "described": len(journal.done),
+                                                  "rejected": journal.rejection_counts()})
+            with telemetry.timed("reference"):
+                names, real, thumbnails = reference_descriptors(params, pool, problems)
+        synthetic = {k: np.asarray(v["descriptor"], np.float32) for k, v in journal.done.items()}
+        for entry in journal.rejected.values():
+            telemetry.rejected(entry["reason"], entry["detail"])
     keys = sorted(synthetic)
     queries = np.stack([synthetic[k] for k in keys]) if keys else np.zeros((0, 128), np.float32)
     distance, index, twin = nearest_faces(queries, np.stack(real) if real else np.zeros((0, 128), np.float32))
