@@ -26,6 +26,7 @@ from components.common.imageio import read_image
 from components.common.manifest import read_manifest
 
 from .faultproxy import FaultProxy
+from .test_cli_pipeline import assert_headline_matches_evaluation
 
 FAULT_CASES: dict[str, dict] = {}  # test name -> {"id", "area", "fault", "expected"}
 REPO = Path(__file__).resolve().parents[1]
@@ -144,7 +145,7 @@ def test_killed_embedded_run_resumes(tmp_path):
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-2000:]
     assert identity_done[0].stat().st_mtime_ns == mtime  # reused
-    assert json.loads((run_dir / "summary.json").read_text())["held_out_synthetic"]["accuracy"] is not None
+    assert_headline_matches_evaluation(run_dir)
 
 
 # --- object store -------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def test_select_keeps_k_per_batch_and_writes_the_report(adapted, tmp_path):
         assert sum(r["kept"] == "1" for r in members) == min(4, len(passed))
     assert counts["kept"] == len(kept) and {r["target_emotion"] for r in kept} == set(EMOTIONS)
     for row in kept:
-        assert (tmp_path / row["path"]).exists() and row["q_brisque"] is not None and row["q_ssim"] is not None
+        assert (tmp_path / row["path"]).exists() and np.isfinite(row["q_brisque"]) and -1.0 <= row["q_ssim"] <= 1.0
         x0, y0, x1, y1 = row["face_box"]  # the face found, kept for later stages
         height, width = read_image(tmp_path / row["path"]).shape[:2]
         assert 0 < (x0 + x1) / 2 < width and 0 < (y0 + y1) / 2 < height  # may reach past a tight crop's edge
