@@ -8,6 +8,7 @@ Writes a run folder:
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
 import copy
 import json
@@ -113,6 +114,18 @@ def run_summary(run_dir: Path, seconds: float, stages: dict[str, dict]) -> dict:
 RUNNERS = ("subprocess", "docker")
 
 
+@contextlib.contextmanager
+def print_guard():
+    """Put back the `print` found on entry. KFP's local runner swaps builtins.print for an indenting one
+    around each task and restores what it saw; parallel tasks (ParallelFor) interleave those swaps
+    and can leave an indenting print behind, which would indent everything printed after the run."""
+    original = builtins.print
+    try:
+        yield
+    finally:
+        builtins.print = original
+
+
 def without_retries(pipeline):
     """The pipeline minus its tasks' retries, which KFP's local runner honours. On a cluster a
     preempted node is worth a retry; on one machine a stage fails for reasons a retry does not fix
@@ -179,7 +192,7 @@ def run_local(config_path: str | Path | None = None, out_dir: str | Path | None 
     with contextlib.ExitStack() as engine:
         _init_runner(runner, run_dir, engine)
         try:
-            with console, warnings.catch_warnings():
+            with print_guard(), console, warnings.catch_warnings():
                 # The runner warns that stage images are not run here; that is the point of the embedded run.
                 warnings.filterwarnings("ignore", message=".*non-Python base image.*")
                 warnings.filterwarnings("ignore", message=".*accelerator.*")

@@ -39,22 +39,26 @@ def test_checked_in_pipelines_are_current(compiled, tmp_path):
 
 @pytest.mark.integration  # a whole pipeline run
 def test_sweep_pipeline_runs_mixes_in_parallel_locally(tmp_path, monkeypatch):
+    import builtins
     import csv
 
     from kfp import local
 
     from pipelines.fer_pipeline import fer_sweep_pipeline
+    from pipelines.local_run import print_guard
 
     monkeypatch.setenv("FERSYNTH_STAGE_CACHE", str(tmp_path / "cache"))
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"),
                raise_on_error=True)
-    task = fer_sweep_pipeline(
-        identity={"count": 6, "preview_seeds": 0, "pca_samples": 128, "pca_components": 4},
-        expression={"emotions": ["neutral", "happy", "sad"]}, adapt={"output_size": 64},
-        select={"batch_size": 6, "top_k": 5, "fid": False}, annotate={},
-        train={"epochs": 1, "batch_size": 4, "val_fraction": 0.3, "test_fraction": 0.3,
-               "classes": ["neutral", "happy", "sad"]},
-        evaluate={}, ratios=[1.0, 2.0])
+    with print_guard():
+        task = fer_sweep_pipeline(
+            identity={"count": 6, "preview_seeds": 0, "pca_samples": 128, "pca_components": 4},
+            expression={"emotions": ["neutral", "happy", "sad"]}, adapt={"output_size": 64},
+            select={"batch_size": 6, "top_k": 5, "fid": False}, annotate={},
+            train={"epochs": 1, "batch_size": 4, "val_fraction": 0.3, "test_fraction": 0.3,
+                   "classes": ["neutral", "happy", "sad"]},
+            evaluate={}, ratios=[1.0, 2.0])
+    assert builtins.print.__module__ == "builtins", "print put back after the run"
     with open(Path(task.output.path) / "sweep.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2 and all(r["synthetic held-out"] for r in rows)
