@@ -17,6 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
+
 class ImageMissing(RuntimeError):
     pass
 

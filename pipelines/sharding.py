@@ -5,7 +5,6 @@ own resources, so on a cluster each shard gets its GPU), then one merge task tha
 and writes the stage's dataset (components/common/shards.py). With one shard the same two tasks
 run once each.
 """
-
 from typing import List
 
 from kfp import dsl
