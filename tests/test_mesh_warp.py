@@ -171,3 +171,25 @@ def test_fear_and_sadness_raise_the_inner_brows_and_draw_them_together(editor, g
     raised = (before[[21, 22], 1].mean() - after[[21, 22], 1].mean()) / iod
     together = ((before[22, 0] - before[21, 0]) - (after[22, 0] - after[21, 0])) / iod
     assert raised > 0.04 and together > 0.04
+
+
+def test_teeth_belong_to_the_skull_and_jaw_not_to_the_lips(editor, grace_hopper_path):
+    # A smile over a closed jaw bares both rows of teeth, bright across the opening; a dropped jaw
+    # (surprise) hides the lower teeth: the lower half of the opening is dark cavity.
+    photo = cv2.cvtColor(cv2.imread(str(grace_hopper_path)), cv2.COLOR_BGR2RGB)  # closed lips
+    crop, landmarks = _aligned(photo, 256)
+    prepared = editor.prepare(crop, landmarks)
+    frame = prepared.frame
+    cheek = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[int(frame.mesh[50, 1]), int(frame.mesh[50, 0])]
+
+    def opening(aus: dict[int, float]) -> np.ndarray:
+        """Grey levels down the middle of the edited opening, between the inner lips (68-point 62 and 66)."""
+        edit = editor.edit(prepared, crop, aus)
+        x = int(round(edit.landmarks[[62, 66], 0].mean()))
+        top, bottom = int(np.ceil(edit.landmarks[62, 1])) + 1, int(edit.landmarks[66, 1])
+        return cv2.cvtColor(edit.image, cv2.COLOR_RGB2GRAY)[top:bottom, x].astype(float)
+
+    bared = opening({10: 1.0, 25: 1.0})
+    assert len(bared) >= 4 and np.median(bared) > 0.6 * cheek  # teeth, not a dark hole
+    dropped = opening({26: 1.0, 25: 1.0})
+    assert dropped.max() > 0.6 * cheek and dropped[len(dropped) // 2:].mean() < 0.45 * cheek

@@ -7,13 +7,16 @@ EMOTIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "
 # Prototype AU sets (EMFACS-style); weights are the AU intensity at emotion intensity 1.
 PROTOTYPES: dict[str, dict[int, float]] = {
     "neutral": {},
-    "happy": {6: 0.8, 12: 1.0, 25: 0.5},  # a Duchenne smile with the lips parted
+    "happy": {6: 0.8, 12: 1.0, 25: 0.8},  # a Duchenne smile with the lips parted
     "sad": {1: 1.0, 4: 0.6, 15: 1.0, 17: 0.4},
     "surprise": {1: 1.0, 2: 1.0, 5: 0.8, 25: 1.0, 26: 1.0},
     # Fear: inner brows hard up and drawn together (1+4 stronger than in sadness), lids wide, lips stretched
     # with the lower lip pulled down (AU16) and the jaw only half open: not surprise's round, dropped mouth.
     "fear": {1: 1.2, 2: 0.5, 4: 1.3, 5: 0.8, 7: 0.4, 16: 1.0, 20: 0.4, 25: 1.0, 26: 0.5},
-    "anger": {4: 1.0, 5: 0.7, 7: 1.0, 23: 1.0, 24: 0.6, 17: 0.6},  # brows down, lids tight, lips pressed
+    # Anger: brows down, glare, lids tight, and the open, squared mouth of EMFACS 4+5+7+10+23+25 (upper lip
+    # raised, lips tightened and parted) rather than the pressed lips of 4+5+7+23+24+17, which classifiers
+    # read as neutral.
+    "anger": {4: 1.0, 5: 0.7, 7: 1.0, 10: 0.6, 23: 1.0, 25: 0.6},
     "disgust": {9: 1.0, 10: 1.0, 15: 0.6, 16: 0.6, 25: 0.5},
     "contempt": {12: 0.5, 14: 0.8},  # unilateral: R12A+R14A (SIDES)
 }

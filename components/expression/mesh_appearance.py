@@ -5,6 +5,7 @@ grey and colour images.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
@@ -63,31 +64,95 @@ OPEN_LIPS = 0.06  # IOD: below this gap the lips are (nearly) a seam, with no mo
 CHEEKS = (50, 280, 205, 425, 187, 411)  # mesh points on both cheeks: the face's skin in its own light
 
 
-def _skin_level(crop: np.ndarray, mesh: np.ndarray) -> float:
+# Teeth belong to the skull and the jaw, not to the lips: the upper incisors' edges sit at the closed
+# lips' seam (and show at least INCISAL_SHOW_IOD below a raised upper lip), the lower incisors' edges
+# meet them when the jaw is closed and ride down with the chin; a dropping jaw hides them behind the
+# lower lip by LOWER_TEETH_HIDDEN_IOD of drop and shows the tongue instead.
+INCISAL_SHOW_IOD = 0.045
+LOWER_TEETH_HIDDEN_IOD = 0.06
+CHIN = 152  # mesh point at the bottom of the chin: it moves with the jaw
+
+
+@dataclass(frozen=True)
+class MouthBox:
+    """The edited opening in box coordinates: per pixel, the upper and lower inner lip heights, the
+    closed-lip seam of the unedited face, the distance from the mouth's centre and the jaw's drop."""
+    ys: np.ndarray
+    top: np.ndarray
+    bottom: np.ndarray
+    seam: np.ndarray
+    across: np.ndarray  # 0 mid-mouth, 1 at the corners
+    offset: np.ndarray  # pixels from the mouth's centre, signed
+    jaw: float  # pixels the chin moved down
+    iod: float
+
+
+def _teeth(box: MouthBox, feather: float) -> tuple[np.ndarray, np.ndarray]:
+    """Coverage (0-1) of the upper and of the lower teeth."""
+    soft = max(0.5, 0.008 * box.iod)
+    upper_edge = np.maximum(box.seam, box.top + INCISAL_SHOW_IOD * box.iod)
+    upper = np.clip((upper_edge - box.ys) / soft + 0.5, 0.0, 1.0)
+    lower_edge = box.seam + box.jaw + 0.012 * box.iod  # a thin dark line between the rows
+    shown = float(np.clip(1.0 - box.jaw / (LOWER_TEETH_HIDDEN_IOD * box.iod), 0.0, 1.0))
+    lower = np.clip((box.ys - lower_edge) / soft + 0.5, 0.0, 1.0) * shown
+    in_arch = np.clip((0.92 - box.across) / 0.08, 0.0, 1.0)  # the corners show the dark buccal space
+    blur = max(0.4, feather)
+    return (cv2.GaussianBlur((upper * in_arch).astype(np.float32), (0, 0), blur),
+            cv2.GaussianBlur((lower * in_arch).astype(np.float32), (0, 0), blur))
+
+
+# Where one tooth meets the next, in IOD from the midline at the front of the arch (central and lateral
+# incisors, canine, first premolar) as the arch's curve shows them from the front: an upper central
+# incisor is about 8.5 mm wide against about 63 mm between the pupils.
+UPPER_TOOTH_EDGES_IOD = (0.0, 0.135, 0.235, 0.31)
+LOWER_TOOTH_EDGES_IOD = (0.0, 0.085, 0.175, 0.255)
+
+
+def _tooth_gaps(offset: np.ndarray, edges: tuple[float, ...], iod: float) -> np.ndarray:
+    """Darkening (0-1) along the gaps between neighbouring teeth, `offset` pixels from the mouth's centre."""
+    distance = np.min(np.abs(np.abs(offset)[..., None] - np.array(edges) * iod), axis=-1)
+    return np.exp(-distance ** 2 / (2 * max(0.5, 0.005 * iod) ** 2))
+
+
+def _painted_interior(box: MouthBox, lip: np.ndarray, teeth_colour: np.ndarray, feather: float) -> np.ndarray:
+    """The colour of every pixel of the opening: a cavity in the lip's hue, darkest furthest back, the
+    teeth in the face's light (shaded towards the corners and under the upper lip), the tongue."""
+    t = np.clip((box.ys - box.top) / np.maximum(box.bottom - box.top, 1e-3), 0.0, 1.0)
+    depth = np.sin(np.pi * t) * (1.0 - 0.5 * box.across)
+    colour = lip[None, None, :] * (0.22 - 0.16 * depth[..., None])
+    tongue = np.clip((t - 0.6) / 0.25, 0.0, 1.0) * np.clip(1.0 - box.across / 0.8, 0.0, 1.0) * \
+        float(np.clip((box.jaw - 0.5 * LOWER_TEETH_HIDDEN_IOD * box.iod) / (0.1 * box.iod), 0.0, 1.0))
+    colour = colour * (1 - 0.8 * tongue[..., None]) + lip * 0.6 * (0.8 * tongue[..., None])
+    upper, lower = _teeth(box, feather)
+    under_lip = np.clip((box.ys - box.top) / max(0.02 * box.iod, 1.0), 0.0, 1.0)
+    shade = (1.0 - 0.45 * box.across ** 2)[..., None]
+    # Neighbouring teeth touch in the middle of the row and part towards its edges (the embrasures).
+    near_upper_edge = np.clip(1.0 - np.abs(box.ys - (box.top + box.seam) / 2) / max(0.03 * box.iod, 1.0), 0.0, 1.0)
+    upper_gaps = 1.0 - 0.2 * (1 - near_upper_edge[..., None]) * \
+        _tooth_gaps(box.offset, UPPER_TOOTH_EDGES_IOD, box.iod)[..., None]
+    lower_gaps = 1.0 - 0.12 * _tooth_gaps(box.offset, LOWER_TOOTH_EDGES_IOD, box.iod)[..., None]
+    upper_colour = teeth_colour * shade * upper_gaps * (0.8 + 0.2 * under_lip[..., None])
+    lower_colour = teeth_colour * shade * lower_gaps * 0.85  # behind the upper teeth: less light
+    colour = colour * (1 - upper[..., None]) + upper_colour * upper[..., None]
+    return colour * (1 - lower[..., None]) + lower_colour * lower[..., None]
+
+
+def _teeth_colour(crop: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """Near white in the face's own light and colour cast: a third of the skin's tint (grey stays grey)."""
     h, w = crop.shape[:2]
-    pts = np.clip(np.round(mesh[list(CHEEKS)]).astype(int), 0, [w - 1, h - 1])
-    return float(np.median(crop[pts[:, 1], pts[:, 0]].astype(np.float32).mean(1)))
-
-
-def _tongue_and_lower_teeth(colour: np.ndarray, t: np.ndarray, across: np.ndarray, gap: float, iod: float,
-                            lip: np.ndarray, teeth_colour: np.ndarray, feather: float) -> np.ndarray:
-    """A dropped jaw shows the tongue low in the middle and the lower teeth's edge along the lower lip."""
-    lower_teeth = np.clip((t - (1.0 - 0.05 * iod / gap)) / 0.05, 0.0, 1.0) * (across < 0.6)
-    tongue = np.clip((t - 0.6) / 0.25, 0.0, 1.0) * np.clip(1.0 - across / 0.8, 0.0, 1.0)
-    colour = colour * (1 - tongue[..., None] * 0.8) + lip * 0.6 * (tongue[..., None] * 0.8)
-    lower_teeth = cv2.GaussianBlur(lower_teeth.astype(np.float32), (0, 0), max(0.4, feather))
-    return colour * (1 - 0.6 * lower_teeth[..., None]) + teeth_colour * 0.6 * (0.6 * lower_teeth[..., None])
+    pts = np.clip(np.round(src[list(CHEEKS)]).astype(int), 0, [w - 1, h - 1])
+    skin = np.median(crop[pts[:, 1], pts[:, 0]].astype(np.float32), axis=0)
+    brightness = float(np.clip(skin.mean() / 190.0, 0.35, 1.2))
+    tint = 1.0 + 0.35 * (skin / max(float(skin.mean()), 1.0) - 1.0)
+    return np.minimum(225.0 * brightness * tint, 245.0)
 
 
 def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray, iod: float,
                 kept: np.ndarray | float = 0.0) -> np.ndarray:
-    """Fill the opening between the edited inner lips: a shaded cavity, upper teeth below the upper lip,
-    lower teeth and a tongue when the jaw is well down. `kept` (0-1) marks pixels the warp carried
-    over from a mouth that was already open (real teeth stay real)."""
+    """Fill the opening between the edited inner lips (see `_painted_interior`). `kept` (0-1) marks
+    pixels the warp carried over from a mouth that was already open (real teeth stay real)."""
     upper, lower = dst[list(INNER_UPPER_LIP)], dst[list(INNER_LOWER_LIP)]
-    width = float(np.linalg.norm(upper[-1] - upper[0]))
-    gap = lip_gap(dst)
-    if gap - lip_gap(src) < 0.015 * iod:
+    if lip_gap(dst) - lip_gap(src) < 0.015 * iod:
         return image
     # Work in a box around the opening only.
     margin = 0.1 * iod
@@ -97,43 +162,26 @@ def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.nd
     if x1 <= x0 or y1 <= y0:
         return image
     offset = np.array([x0, y0], float)
-    upper, lower = upper - offset, lower - offset
+    upper, lower, seam = upper - offset, lower - offset, src[list(INNER_UPPER_LIP)] - offset
     feather = 0.012 * iod
     kept_box = kept[y0:y1, x0:x1] if isinstance(kept, np.ndarray) else kept
     mask = _mask((y1 - y0, x1 - x0), mouth_polygon(dst - offset), feather) * (1.0 - kept_box)
     ys, xs = np.mgrid[0:y1 - y0, 0:x1 - x0].astype(np.float32)
-    up_order, low_order = np.argsort(upper[:, 0]), np.argsort(lower[:, 0])
-    top = np.interp(xs, upper[up_order, 0], upper[up_order, 1])
-    bottom = np.interp(xs, lower[low_order, 0], lower[low_order, 1])
-    t = np.clip((ys - top) / np.maximum(bottom - top, 1e-3), 0.0, 1.0)  # 0 at the upper lip, 1 at the lower
-    centre_x = (upper[0, 0] + upper[-1, 0]) / 2
-    across = np.clip(np.abs(xs - centre_x) / max(width / 2, 1.0), 0.0, 1.0)  # 0 mid-mouth, 1 at the corners
 
+    def height(points: np.ndarray) -> np.ndarray:
+        order = np.argsort(points[:, 0])
+        return np.interp(xs, points[order, 0], points[order, 1])
+
+    half_width = max(float(np.linalg.norm(upper[-1] - upper[0])) / 2, 1.0)
+    offset = xs - (upper[0, 0] + upper[-1, 0]) / 2
+    box = MouthBox(ys, height(upper), height(lower), height(seam), np.clip(np.abs(offset) / half_width, 0.0, 1.0),
+                   offset,
+                   max(0.0, float(dst[CHIN, 1] - src[CHIN, 1])), iod)
     lip = _lip_colour(crop, src)
-    brightness = float(np.clip(_skin_level(crop, src) / 190.0, 0.35, 1.2))
-    # Cavity: the lip's own hue, far darker, darkest in the middle of the opening (furthest back).
-    depth = np.sin(np.pi * t) * (1.0 - 0.5 * across)
-    cavity = lip[None, None, :] * (0.22 - 0.16 * depth[..., None])
-    colourful = float(np.ptp(lip)) > 6.0
-    warm = np.array([1.0, 0.95, 0.86]) if colourful else np.ones(3)  # teeth are ivory; grey stays grey
-    # Upper teeth: shown where the upper lip rose or the jaw opened; in the face's light, shaded to the corners.
-    # A widening mouth (lip corners drawn back, as in a smile or lip stretch) bares more of them.
-    src_width = float(np.linalg.norm(src[INNER_UPPER_LIP[-1]] - src[INNER_UPPER_LIP[0]]))
-    widening = max(0.0, width / max(src_width, 1.0) - 1.0)
-    share = float(np.clip(0.35 + 2.5 * widening, 0.35, 0.6))
-    lift = max(0.0, float(src[13, 1] - dst[13, 1])) + 0.35 * gap
-    teeth_height = min(share * gap, 0.02 * iod + 0.35 * lift + share * gap * widening * 4, 0.11 * iod)
-    teeth_t = teeth_height / max(gap, 1.0)
-    teeth_colour = np.minimum(205.0 * brightness * warm, 240.0)  # teeth sit in the mouth's shade
-    shade = (1.0 - 0.55 * across ** 2) * (1.0 - 0.25 * np.clip(t / max(teeth_t, 1e-3), 0, 1))
-    teeth = np.clip(1.0 - (t - teeth_t) / max(0.15 * teeth_t, 1e-3), 0.0, 1.0) * (across < 0.92)
-    teeth = cv2.GaussianBlur(teeth.astype(np.float32), (0, 0), max(0.4, feather))
-    colour = cavity * (1 - teeth[..., None]) + (teeth_colour[None, None, :] * shade[..., None]) * teeth[..., None]
-    if float(dst[14, 1] - src[14, 1]) > 0.12 * iod:  # the jaw is well down: lower teeth edge and tongue show
-        colour = _tongue_and_lower_teeth(colour, t, across, gap, iod, lip, teeth_colour, feather)
-    box = image[y0:y1, x0:x1].astype(np.float32) * (1 - mask[..., None]) + colour * mask[..., None]
+    colour = _painted_interior(box, lip, _teeth_colour(crop, src), feather)
+    painted = image[y0:y1, x0:x1].astype(np.float32) * (1 - mask[..., None]) + colour * mask[..., None]
     out = image.copy()
-    out[y0:y1, x0:x1] = np.clip(box + 0.5, 0, 255).astype(np.uint8)
+    out[y0:y1, x0:x1] = np.clip(painted + 0.5, 0, 255).astype(np.uint8)
     return out
 
 
