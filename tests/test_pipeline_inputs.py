@@ -66,6 +66,10 @@ def test_every_stage_field_is_a_typed_pipeline_input_with_its_help(root_inputs):
     assert inputs["shards"]["defaultValue"] == 1 and inputs["shards"]["description"]
     for name, spec in inputs.items():
         assert spec.get("description"), f"{name} has no description"
+    for stage in PIPELINE_STAGES.values():
+        for spec in stage_inputs(stage.params, stage.name):
+            assert inputs[spec.name]["parameterType"] == KFP_TYPES[spec.type], spec.name
+            assert inputs[spec.name]["defaultValue"] == spec.default, spec.name
 
 
 def test_components_take_their_stage_inputs_not_a_dict(root_inputs):
@@ -188,3 +192,21 @@ def test_compiled_header_shows_integers(root_inputs):
     header = [line for line in cluster_cli.COMPILED.read_text().splitlines() if line.startswith("#")]
     assert "#    identity_count: int [Default: 256]" in header and "#    train_lr: float [Default: 0.002]" in header
     assert Path(cluster_cli.COMPILED).stat().st_size < 250_000
+
+
+@pytest.mark.parametrize("command", ["submit", "schedule"])
+def test_submit_and_schedule_send_every_input(command, tmp_path, monkeypatch, root_inputs):
+    from components.cli import main
+
+    _, inputs = root_inputs
+    sent = {}
+    monkeypatch.setattr(cluster_cli, command, lambda host, *args, **kwargs: sent.update(
+        next(a for a in args if isinstance(a, dict))) or "run-1")
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"identity": {"count": 32}, "select": {"weights": {"niqe": -2.0}}}))
+    extra = ["--cron", "0 0 2 * * *"] if command == "schedule" else []
+    assert main([command, "--host", "http://kfp", "--config", str(config), *extra]) == 0
+    assert set(sent) == set(inputs) - {"shards"}
+    assert sent["identity_count"] == 32 and sent["select_weights"] == {"niqe": -2.0} and sent["identity_seeds"] == ""
+    python_type = {kfp: python for python, kfp in KFP_TYPES.items()}
+    assert all(type(value) is python_type[inputs[name]["parameterType"]] for name, value in sent.items())
