@@ -104,8 +104,9 @@ def _cluster_command(args) -> int:
         _images_command(args)
     else:
         from pipelines.local_run import resolve_config
+        from pipelines.pipeline_inputs import pipeline_arguments
 
-        arguments = resolve_config(args.config)
+        arguments = pipeline_arguments(resolve_config(args.config))
         if args.command == "submit":
             print(cluster_cli.submit(args.host, arguments, args.experiment))
         else:

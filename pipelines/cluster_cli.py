@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 
@@ -18,7 +19,30 @@ def compile_pipeline(path: str | Path = COMPILED, sweep: bool = False) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(fer_sweep_pipeline if sweep else fer_pipeline, str(path))
+    _integer_defaults(path)
     return path
+
+
+def _integer_defaults(path: Path) -> None:
+    """KFP writes every number as a float (protobuf numbers are doubles), `defaultValue: 256.0` for an
+    integer input too; write an integer input's default as the integer, in the header comment as well."""
+    import yaml
+
+    lines = path.read_text().splitlines(True)
+    start = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    docs = list(yaml.safe_load_all("".join(lines[start:])))
+
+    def fix(node):
+        if isinstance(node, dict):
+            default = node.get("defaultValue")
+            if node.get("parameterType") == "NUMBER_INTEGER" and isinstance(default, float) and default.is_integer():
+                node["defaultValue"] = int(default)
+            for value in node.values():
+                fix(value)
+
+    fix(docs[0])
+    header = [re.sub(r"^(#\s+\w+: int \[Default: -?\d+)\.0\]$", r"\1]", line) for line in lines[:start]]
+    path.write_text("".join(header) + yaml.dump_all(docs, sort_keys=True))
 
 
 def _client(host: str):

@@ -179,6 +179,7 @@ def run_local(config_path: str | Path | None = None, out_dir: str | Path | None 
     `shards` splits identity, expression and adapt into that many parallel tasks (same result)."""
     from pipelines.console import RunConsole
     from pipelines.fer_pipeline import fer_pipeline
+    from pipelines.pipeline_inputs import pipeline_arguments
     from pipelines.run_report import write_run_report
 
     params = resolve_config(config_path)
@@ -197,7 +198,7 @@ def run_local(config_path: str | Path | None = None, out_dir: str | Path | None 
                 warnings.filterwarnings("ignore", message=".*non-Python base image.*")
                 warnings.filterwarnings("ignore", message=".*accelerator.*")
                 warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
-                task = without_retries(fer_pipeline)(**params, shards=shards)
+                task = without_retries(fer_pipeline)(**pipeline_arguments(params), shards=shards)
         except RuntimeError as exc:  # KFP says only "Task ... FAILURE"; the console knows the stage and why
             raise RuntimeError(console.failure()) from exc
     stages = link_datasets(run_dir, Path(task.output.path).parents[1])  # <root>/<pipeline>-<timestamp>

@@ -22,9 +22,11 @@ def shard_plan_op(shards: int) -> List[int]:
 
 
 def sharded_stage(part_op, merge_op, stage: str, plan, shards, params: dict, display_name: str, **inputs):
-    """`stage` as `shards` part tasks and one merge task; returns the merge task (it has the dataset)."""
+    """`stage` as `shards` part tasks and one merge task; returns the merge task (it has the dataset).
+
+    `params` are the stage's typed inputs, {input name: pipeline input}, passed to both ops."""
     with dsl.ParallelFor(plan.output) as shard:
-        part = apply(part_op(params=params, shard=shard, shards=shards, **inputs), stage)
+        part = apply(part_op(**params, shard=shard, shards=shards, **inputs), stage)
         part.set_display_name(f"{display_name} (shard)")
-    merge = apply(merge_op(params=params, parts=dsl.Collected(part.outputs["part"]), **inputs), stage)
+    merge = apply(merge_op(**params, parts=dsl.Collected(part.outputs["part"]), **inputs), stage)
     return merge.set_display_name(display_name)

@@ -140,8 +140,9 @@ def test_pipeline_compiles_with_the_stage_image(tmp_path):
     images = {e["container"]["image"] for e in executors.values()}
     assert images == {stage_image(s) for s in ("identity", "expression", "adapt", "select", "annotate", "privacy",
                                                 "train", "evaluate", "bias", "export")}
-    defaults = docs[0]["root"]["inputDefinitions"]["parameters"]["identity"]["defaultValue"]
-    assert defaults["backend"] == "dcgan64" and "weights" not in defaults  # None values left out
+    inputs = docs[0]["root"]["inputDefinitions"]["parameters"]
+    assert inputs["identity_backend"]["defaultValue"] == "dcgan64"
+    assert inputs["identity_weights"]["defaultValue"] == ""  # None: an empty text input
 
 
 @pytest.mark.integration  # a whole pipeline run

@@ -46,18 +46,19 @@ def test_sweep_pipeline_runs_mixes_in_parallel_locally(tmp_path, monkeypatch):
 
     from pipelines.fer_pipeline import fer_sweep_pipeline
     from pipelines.local_run import print_guard
+    from pipelines.pipeline_inputs import pipeline_arguments
 
     monkeypatch.setenv("FERSYNTH_STAGE_CACHE", str(tmp_path / "cache"))
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"),
                raise_on_error=True)
     with print_guard():
-        task = fer_sweep_pipeline(
-            identity={"count": 6, "preview_seeds": 0, "pca_samples": 128, "pca_components": 4},
-            expression={"emotions": ["neutral", "happy", "sad"]}, adapt={"output_size": 64},
-            select={"batch_size": 6, "top_k": 5, "fid": False}, annotate={},
-            train={"epochs": 1, "batch_size": 4, "val_fraction": 0.3, "test_fraction": 0.3,
-                   "classes": ["neutral", "happy", "sad"]},
-            evaluate={}, ratios=[1.0, 2.0])
+        task = fer_sweep_pipeline(**pipeline_arguments({
+            "identity": {"count": 6, "preview_seeds": 0, "pca_samples": 128, "pca_components": 4},
+            "expression": {"emotions": ["neutral", "happy", "sad"]}, "adapt": {"output_size": 64},
+            "select": {"batch_size": 6, "top_k": 5, "fid": False}, "annotate": {},
+            "train": {"epochs": 1, "batch_size": 4, "val_fraction": 0.3, "test_fraction": 0.3,
+                      "classes": ["neutral", "happy", "sad"]},
+            "evaluate": {}}), ratios=[1.0, 2.0])
     assert builtins.print.__module__ == "builtins", "print put back after the run"
     with open(Path(task.output.path) / "sweep.csv") as fh:
         rows = list(csv.DictReader(fh))

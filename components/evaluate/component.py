@@ -5,22 +5,22 @@ from typing import List
 from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
 from components.common.images import stage_image
+from components.common.kfp_inputs import stage_component
+from components.evaluate.params import EvaluateParams
 
 
-@dsl.component(base_image=stage_image("evaluate"), install_kfp_package=False)
-def evaluate_op(params: dict, labelled: Input[Dataset], model: Input[Model], evaluation: Output[Dataset],
+@stage_component("evaluate", EvaluateParams)
+def evaluate_op(params: EvaluateParams, labelled: Input[Dataset], model: Input[Model], evaluation: Output[Dataset],
                 metrics: Output[Metrics], classification: Output[ClassificationMetrics], report: Output[HTML]):
     """Evaluate on held-out synthetic identities and any test sets; KFP UI metrics and confusion matrix."""
     import json
     import shutil
 
-    from components.evaluate.params import EvaluateParams
     from components.evaluate.run import run
 
     from components.common.stage_cache import run_cached
 
-    run_cached("evaluate", EvaluateParams.model_validate(params), run, [labelled.path], evaluation.path,
-               model_dir=model.path)
+    run_cached("evaluate", params, run, [labelled.path], evaluation.path, model_dir=model.path)
     result = json.loads(open(f"{evaluation.path}/metrics.json").read())
     held_out = result["sets"]["synthetic held-out"]
     for key in ("accuracy", "macro_f1", "mean_auc"):

@@ -2,35 +2,32 @@
 parts, then ranked and kept once."""
 from typing import List
 
-from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Output
 
-from components.common.images import stage_image
+from components.common.kfp_inputs import stage_component
+from components.select.params import SelectParams
 
 
-@dsl.component(base_image=stage_image("select"), install_kfp_package=False)
-def select_part_op(params: dict, shard: int, shards: int, images: Input[Dataset], part: Output[Dataset]):
+@stage_component("select", SelectParams)
+def select_part_op(params: SelectParams, shard: int, shards: int, images: Input[Dataset], part: Output[Dataset]):
     """One shard's part: face check and quality scores of its images (a contiguous run, on chunk boundaries)."""
     from components.common.shards import Shard
     from components.common.stage_cache import run_cached
-    from components.select.params import SelectParams
     from components.select.run import run
 
-    run_cached("select", SelectParams.model_validate(params), run, [images.path], part.path, shard=Shard(shard, shards))
+    run_cached("select", params, run, [images.path], part.path, shard=Shard(shard, shards))
 
 
-@dsl.component(base_image=stage_image("select"), install_kfp_package=False)
-def select_merge_op(params: dict, images: Input[Dataset], parts: Input[List[Dataset]], selected: Output[Dataset],
+@stage_component("select", SelectParams)
+def select_merge_op(params: SelectParams, images: Input[Dataset], parts: Input[List[Dataset]], selected: Output[Dataset],
                     report: Output[HTML]):
     """Rank every scored image and keep the best; the quality report is also an HTML artifact for the KFP UI."""
     import shutil
 
     from components.common.stage_cache import run_cached
-    from components.select.params import SelectParams
     from components.select.run import run
 
-    counts = run_cached("select", SelectParams.model_validate(params), run, [images.path], selected.path,
-                        parts=[p.path for p in parts])
+    counts = run_cached("select", params, run, [images.path], selected.path, parts=[p.path for p in parts])
     selected.metadata.update({"kept": counts["kept"], "images_in": counts["images_in"]})
     # report.html embeds its figures, so the single file renders in the KFP UI.
     shutil.copyfile(f"{selected.path}/report.html", report.path)
