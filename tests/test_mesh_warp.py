@@ -193,3 +193,12 @@ def test_teeth_belong_to_the_skull_and_jaw_not_to_the_lips(editor, grace_hopper_
     assert len(bared) >= 4 and np.median(bared) > 0.6 * cheek  # teeth, not a dark hole
     dropped = opening({26: 1.0, 25: 1.0})
     assert dropped.max() > 0.6 * cheek and dropped[len(dropped) // 2:].mean() < 0.45 * cheek
+
+
+def test_raised_brows_bunch_the_forehead_and_leave_the_hairline(editor, face):
+    # The frontalis lifts the brows against a scalp that barely moves: the top of the mesh stays put.
+    crop, landmarks = face
+    frame = editor.prepare(crop, landmarks).frame
+    moves = displacement(frame, editor.model, {1: 1.0, 2: 1.0}) / frame.iod
+    brows = moves[[105, 334], 1]  # mid-brow points on each side (MediaPipe)
+    assert (brows < -0.05).all() and abs(moves[10, 1]) < 0.1 * abs(brows.mean())

@@ -123,6 +123,11 @@ def face_frame(mesh: np.ndarray, landmarks: np.ndarray, model: MeshModel) -> Fac
     radius[brow & (offset[..., 1] < 0)] = BROW_SPREAD_UP_IOD * iod
     radius[brow & (offset[..., 1] >= 0)] = BROW_SPREAD_DOWN_IOD * iod
     spread = np.exp(-(offset ** 2).sum(-1) / (2 * radius ** 2))
+    # The scalp barely moves: above a brow its pull fades to nothing at the top of the mesh (the
+    # hairline or beyond), so raised brows bunch the forehead instead of pushing skin into the hair.
+    top = mesh[FACE_OVAL[0], 1]
+    above = np.clip((mesh[:, None, 1] - top) / np.maximum(landmarks[None, :, 1] - top, 1.0), 0.0, 1.0)
+    spread = np.where(brow & (offset[..., 1] < 0), spread * above, spread)
     mouth, eyes = _sides(mesh, iod)
     lm_mouth = np.array([_LM_MOUTH.get(i, 0) for i in range(68)])
     lm_eyes = np.array([_LM_EYES.get(i, 0) for i in range(68)])
