@@ -5,7 +5,7 @@ from components.expression.targets import (POLAR_AXES, au_target, draw_intensity
 
 
 def test_emotion_prototypes_scale_with_intensity():
-    assert emotion_target("happy", 0.5).aus == {6: 0.4, 12: 0.5, 25: 0.25}
+    assert emotion_target("happy", 0.5).aus == {6: 0.4, 12: 0.5, 25: 0.4}
     assert set(emotion_target("surprise", 1).aus) == {1, 2, 5, 25, 26}
     assert emotion_target("neutral", 0.0).aus == {}
     with pytest.raises(ValueError, match="unknown emotion 'joy'"):

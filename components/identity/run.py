@@ -163,14 +163,22 @@ def run(params: IdentityParams, out_dir: str | Path, shard: Shard | None = None)
         if len(todo) < len(mine):
             log.info("resuming: %d of %d images already finished in %s", len(mine) - len(todo), len(mine), out)
         bar = progress(None, desc=f"{STAGE} ({params.backend})", total=len(todo))
-        for batch in _chunks(todo, params.batch_size):
+        for block in _chunks(mine, params.batch_size):
+            # A resumed block is generated and detected whole: the GAN's and the detector's arithmetic
+            # depends on the batch, so only the same batches give the bytes of an uninterrupted run.
+            unfinished = [i for i, job in enumerate(block) if not journal.finished(job.key)]
+            if not unfinished:
+                continue
             batch_start = time.perf_counter()
+            batch = [block[i] for i in unfinished]
             telemetry.seen(len(batch))
             with telemetry.timed("generate" if gan else "read"):
-                frames = _frames_for(batch, params, gan)
+                frames = _frames_for(block, params, gan)
             good = [i for i, f in enumerate(frames) if not isinstance(f, ImageError)]
             with telemetry.timed("detect"):
-                detections = dict(zip(good, detector.detect([frames[i] for i in good])))
+                found = dict(zip(good, detector.detect([frames[i] for i in good])))
+            detections = {k: found[i] for k, i in enumerate(unfinished) if i in found}
+            frames = [frames[i] for i in unfinished]
             produced = _align_batch(batch, frames, detections, params, gan, source_of, out, journal, telemetry)
             telemetry.produced(produced, (time.perf_counter() - batch_start) / max(len(batch), 1))
             bar.update(len(batch))
