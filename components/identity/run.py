@@ -70,6 +70,17 @@ def _frames_for(batch: list[Job], params: IdentityParams, gan: GanBackend | None
     return frames
 
 
+def _frames_and_faces(block: list[Job], wanted: list[int], params: IdentityParams, gan: GanBackend | None,
+                      detector: FaceDetector, telemetry) -> tuple[list, dict[int, object]]:
+    """The `wanted` jobs' frames and detected faces (by position in `wanted`), computed on the whole block."""
+    with telemetry.timed("generate" if gan else "read"):
+        frames = _frames_for(block, params, gan)
+    good = [i for i, f in enumerate(frames) if not isinstance(f, ImageError)]
+    with telemetry.timed("detect"):
+        found = dict(zip(good, detector.detect([frames[i] for i in good])))
+    return [frames[i] for i in wanted], {k: found[i] for k, i in enumerate(wanted) if i in found}
+
+
 def _row(job: Job, params: IdentityParams, source: str, face, matrix: np.ndarray) -> dict:
     return {
         "id": job.key,
@@ -172,13 +183,7 @@ def run(params: IdentityParams, out_dir: str | Path, shard: Shard | None = None)
             batch_start = time.perf_counter()
             batch = [block[i] for i in unfinished]
             telemetry.seen(len(batch))
-            with telemetry.timed("generate" if gan else "read"):
-                frames = _frames_for(block, params, gan)
-            good = [i for i, f in enumerate(frames) if not isinstance(f, ImageError)]
-            with telemetry.timed("detect"):
-                found = dict(zip(good, detector.detect([frames[i] for i in good])))
-            detections = {k: found[i] for k, i in enumerate(unfinished) if i in found}
-            frames = [frames[i] for i in unfinished]
+            frames, detections = _frames_and_faces(block, unfinished, params, gan, detector, telemetry)
             produced = _align_batch(batch, frames, detections, params, gan, source_of, out, journal, telemetry)
             telemetry.produced(produced, (time.perf_counter() - batch_start) / max(len(batch), 1))
             bar.update(len(batch))
