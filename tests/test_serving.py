@@ -138,6 +138,7 @@ def test_serves_a_repository_from_the_object_store(repository, s3_env):
             assert client.model.labels == ["neutral", "happy", "sad"]
 
 
+@pytest.mark.integration  # starts Triton
 def test_a_model_that_cannot_load_is_a_clear_error(repository, tmp_path):
     import shutil
 
@@ -150,6 +151,7 @@ def test_a_model_that_cannot_load_is_a_clear_error(repository, tmp_path):
     assert not server.workdir.exists()  # nothing left behind
 
 
+@pytest.mark.integration  # starts Triton through `fersynth serve`
 @pytest.mark.parametrize("stop", ["SIGTERM", "SIGKILL"])
 def test_fersynth_serve_command_takes_triton_down_with_it(repository, stop):
     """`fersynth serve` as users run it: stopped (or killed outright), its Triton is gone too."""

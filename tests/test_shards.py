@@ -57,6 +57,7 @@ def _in_shards(run, params, inputs, out: Path, count: int) -> Path:
     return out
 
 
+@pytest.mark.integration  # five stages, whole and in four shards
 def test_one_and_four_shards_make_the_same_bytes(tmp_path, monkeypatch):
     import components.select.run as select_run
     from components.select.params import SelectParams
