@@ -90,7 +90,9 @@ class MouthBox:
 def _teeth(box: MouthBox, feather: float) -> tuple[np.ndarray, np.ndarray]:
     """Coverage (0-1) of the upper and of the lower teeth."""
     soft = max(0.5, 0.008 * box.iod)
-    upper_edge = np.maximum(box.seam, box.top + INCISAL_SHOW_IOD * box.iod)
+    # Where two teeth meet, their rounded corners leave a notch in the biting edge.
+    notch = box.iod * _near_gap(box, UPPER_TOOTH_EDGES_IOD, 0.012, UPPER_NOTCH_IOD)
+    upper_edge = np.maximum(box.seam, box.top + INCISAL_SHOW_IOD * box.iod) - notch
     upper = np.clip((upper_edge - box.ys) / soft + 0.5, 0.0, 1.0)
     lower_edge = box.seam + box.jaw + 0.012 * box.iod  # a thin dark line between the rows
     shown = float(np.clip(1.0 - box.jaw / (LOWER_TEETH_HIDDEN_IOD * box.iod), 0.0, 1.0))
@@ -105,13 +107,17 @@ def _teeth(box: MouthBox, feather: float) -> tuple[np.ndarray, np.ndarray]:
 # incisors, canine, first premolar) as the arch's curve shows them from the front: an upper central
 # incisor is about 8.5 mm wide against about 63 mm between the pupils.
 UPPER_TOOTH_EDGES_IOD = (0.0, 0.135, 0.235, 0.31)
+UPPER_NOTCH_IOD = (0.003, 0.01, 0.014, 0.016)  # square central incisors, rounder laterals, the canine's cusp
 LOWER_TOOTH_EDGES_IOD = (0.0, 0.085, 0.175, 0.255)
 
 
-def _tooth_gaps(offset: np.ndarray, edges: tuple[float, ...], iod: float) -> np.ndarray:
-    """Darkening (0-1) along the gaps between neighbouring teeth, `offset` pixels from the mouth's centre."""
-    distance = np.min(np.abs(np.abs(offset)[..., None] - np.array(edges) * iod), axis=-1)
-    return np.exp(-distance ** 2 / (2 * max(0.5, 0.005 * iod) ** 2))
+def _near_gap(box: MouthBox, edges: tuple[float, ...], width_iod: float,
+              depths: tuple[float, ...] | None = None) -> np.ndarray:
+    """Per pixel across the opening: `depth` of the nearest place where two teeth meet (1 if not
+    given), falling off over `width_iod`."""
+    distance = np.abs(np.abs(box.offset)[..., None] - np.array(edges) * box.iod)
+    near = np.exp(-distance ** 2 / (2 * max(0.5, width_iod * box.iod) ** 2))
+    return (near * np.array(depths if depths else (1.0,) * len(edges))).max(-1)
 
 
 def _painted_interior(box: MouthBox, lip: np.ndarray, teeth_colour: np.ndarray, feather: float) -> np.ndarray:
@@ -126,11 +132,10 @@ def _painted_interior(box: MouthBox, lip: np.ndarray, teeth_colour: np.ndarray, 
     upper, lower = _teeth(box, feather)
     under_lip = np.clip((box.ys - box.top) / max(0.02 * box.iod, 1.0), 0.0, 1.0)
     shade = (1.0 - 0.45 * box.across ** 2)[..., None]
-    # Neighbouring teeth touch in the middle of the row and part towards its edges (the embrasures).
-    near_upper_edge = np.clip(1.0 - np.abs(box.ys - (box.top + box.seam) / 2) / max(0.03 * box.iod, 1.0), 0.0, 1.0)
-    upper_gaps = 1.0 - 0.2 * (1 - near_upper_edge[..., None]) * \
-        _tooth_gaps(box.offset, UPPER_TOOTH_EDGES_IOD, box.iod)[..., None]
-    lower_gaps = 1.0 - 0.12 * _tooth_gaps(box.offset, LOWER_TOOTH_EDGES_IOD, box.iod)[..., None]
+    # Each tooth is convex: lit across its face, turning away into shade where it meets the next
+    # (least between the two central incisors, which meet flat).
+    upper_gaps = 1.0 - 0.14 * _near_gap(box, UPPER_TOOTH_EDGES_IOD, 0.018, (0.4, 1.0, 1.0, 1.0))[..., None]
+    lower_gaps = 1.0 - 0.1 * _near_gap(box, LOWER_TOOTH_EDGES_IOD, 0.014)[..., None]
     upper_colour = teeth_colour * shade * upper_gaps * (0.8 + 0.2 * under_lip[..., None])
     lower_colour = teeth_colour * shade * lower_gaps * 0.85  # behind the upper teeth: less light
     colour = colour * (1 - upper[..., None]) + upper_colour * upper[..., None]
