@@ -14,6 +14,9 @@ class ExpressionParams(StageParams):
     editor: Literal["mesh_warp", "au_warp", "ganmut"] = Field(
         "mesh_warp", description="how expressions are put on faces: mesh_warp (478-point mesh, photographic), "
         "au_warp (the older 68-point editor with drawn texture), ganmut (a trained GAN)")
+    also_editors: list[Literal["mesh_warp", "au_warp"]] = Field(
+        [], description="further warp editors: every identity is also edited by each of these, so that a "
+        "classifier trained on the data learns the expressions rather than one editor's rendering of them")
     emotions: list[str] = Field(["neutral", "happy", "sad", "surprise", "fear", "disgust", "anger"],
                                 description="emotions every identity gets (balanced plan)")
     polar_thetas: list[float] = Field([], description="extra GANmut-style targets: angles in degrees")
@@ -53,6 +56,8 @@ class ExpressionParams(StageParams):
             raise ValueError("intensity_min is above intensity_max")
         if not (self.emotions or self.polar_thetas or self.au_targets):
             raise ValueError("no targets: give emotions, polar_thetas or au_targets")
+        if self.editor in self.also_editors or len(set(self.also_editors)) != len(self.also_editors):
+            raise ValueError(f"also_editors {self.also_editors} repeats an editor (editor: {self.editor})")
         if self.editor == "ganmut" and not self.checkpoint:
             raise ValueError("editor 'ganmut' needs 'checkpoint' (train one with `fersynth train-ganmut`)")
         return self

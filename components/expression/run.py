@@ -55,27 +55,33 @@ def _row(parent: dict, key: str, target: Target, editor: str, src: np.ndarray, d
     }
 
 
-def _plan(params: ExpressionParams, parents: list[dict]) -> list[tuple[dict, list[tuple[str, Target]]]]:
-    """Every identity with its (image key, target) jobs; keys number the images in plan order."""
+Job = tuple[str, Target, str]  # image key, target, editor name
+
+
+def _plan(params: ExpressionParams, parents: list[dict]) -> list[tuple[dict, list[Job]]]:
+    """Every identity with its jobs, editor by editor; keys number the images in plan order."""
     plan, order = [], 0
     for parent in parents:
         jobs = []
-        for target in _targets(params, parent["seed"]):
-            jobs.append((f"{parent['seed']}_{order:06d}", target))
-            order += 1
+        targets = _targets(params, parent["seed"])
+        for editor in (params.editor, *params.also_editors):
+            for target in targets:
+                jobs.append((f"{parent['seed']}_{order:06d}", target, editor))
+                order += 1
         plan.append((parent, jobs))
     return plan
 
 
-def _edit_identity(parent: dict, todo: list[tuple[str, Target]], in_dir: Path, out: Path, editor, journal,
+def _edit_identity(parent: dict, todo: list[Job], in_dir: Path, out: Path, editors: dict, journal,
                    telemetry) -> None:
-    """All the identity's pending edits in one batch; an identity the editor refuses is journalled with the reason."""
+    """All the identity's pending edits, one batch per editor; what an editor refuses is journalled
+    with the reason (another editor may still serve the identity)."""
     batch_start = time.perf_counter()
     telemetry.seen(len(todo))
 
-    def refuse(reason: str, detail: str) -> None:
+    def refuse(jobs: list[Job], reason: str, detail: str) -> None:
         telemetry.rejected(reason, detail)
-        for key, _ in todo:
+        for key, _, _ in jobs:
             journal.record_rejected(key, reason, detail)
 
     try:
@@ -84,19 +90,27 @@ def _edit_identity(parent: dict, todo: list[tuple[str, Target]], in_dir: Path, o
             landmarks = detect_on_aligned(crop)
         copy_once(in_dir / parent["frame_path"], out / FRAMES_DIR / f"{parent['id']}.png")
     except (ImageError, LandmarkError, OSError) as exc:
-        refuse("landmarks_failed" if isinstance(exc, LandmarkError) else "unreadable", f"{in_dir / parent['path']}: {exc}")
+        refuse(todo, "landmarks_failed" if isinstance(exc, LandmarkError) else "unreadable",
+               f"{in_dir / parent['path']}: {exc}")
         return
-    try:
-        with telemetry.timed("edit"):
-            edits = editor.edit_batch([crop] * len(todo), [landmarks] * len(todo), [t for _, t in todo])
-    except EditRejected as exc:  # e.g. no mesh, or a pose the editor cannot serve
-        refuse(exc.reason, f"{in_dir / parent['path']}: {exc}")
-        return
-    for (key, target), edit in zip(todo, edits):
-        with telemetry.timed("write"):
-            write_image(out / IMAGES_DIR / f"{key}.png", edit.image)
-        journal.record_ok(key, _row(parent, key, target, editor.name, landmarks, edit.landmarks))
-    telemetry.produced(len(todo), (time.perf_counter() - batch_start) / len(todo))
+    made = 0
+    for name, editor in editors.items():
+        jobs = [job for job in todo if job[2] == name]
+        if not jobs:
+            continue
+        try:
+            with telemetry.timed("edit"):
+                edits = editor.edit_batch([crop] * len(jobs), [landmarks] * len(jobs), [t for _, t, _ in jobs])
+        except EditRejected as exc:  # e.g. no mesh, or a pose the editor cannot serve
+            refuse(jobs, exc.reason, f"{in_dir / parent['path']}: {exc}")
+            continue
+        for (key, target, _), edit in zip(jobs, edits):
+            with telemetry.timed("write"):
+                write_image(out / IMAGES_DIR / f"{key}.png", edit.image)
+            journal.record_ok(key, _row(parent, key, target, editor.name, landmarks, edit.landmarks))
+        made += len(jobs)
+    if made:
+        telemetry.produced(made, (time.perf_counter() - batch_start) / made)
 
 
 def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path, shard: Shard | None = None) -> dict:
@@ -108,16 +122,17 @@ def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path, shard
     input_digest = manifest_digest(in_dir)
     with stage.journal(input_digest) as journal:
         with telemetry.timed("load"):
-            editor = make_editor(params, out / ".cache")
+            editors = {name: make_editor(params.model_copy(update={"editor": name}), out / ".cache")
+                       for name in (params.editor, *params.also_editors)}
         plan = _plan(params, parents)
         if shard is not None:
             plan = shard.take(plan, group=lambda entry: entry[0]["id"])
         total = sum(len(jobs) for _, jobs in plan)
-        bar = progress(None, desc=f"{STAGE} ({params.editor})", total=total)
+        bar = progress(None, desc=f"{STAGE} ({'+'.join(editors)})", total=total)
         for parent, jobs in plan:
-            todo = [(k, t) for k, t in jobs if not journal.finished(k)]
+            todo = [job for job in jobs if not journal.finished(job[0])]
             if todo:
-                _edit_identity(parent, todo, in_dir, out, editor, journal, telemetry)
+                _edit_identity(parent, todo, in_dir, out, editors, journal, telemetry)
             bar.update(len(jobs))
         bar.close()
         if shard is not None:
