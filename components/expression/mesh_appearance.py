@@ -117,7 +117,7 @@ def _near_gap(box: MouthBox, edges: tuple[float, ...], width_iod: float,
     given), falling off over `width_iod`."""
     distance = np.abs(np.abs(box.offset)[..., None] - np.array(edges) * box.iod)
     near = np.exp(-distance ** 2 / (2 * max(0.5, width_iod * box.iod) ** 2))
-    return (near * np.array(depths if depths else (1.0,) * len(edges))).max(-1)
+    return (near * (np.array(depths) if depths else 1.0)).max(-1)
 
 
 def _painted_interior(box: MouthBox, lip: np.ndarray, teeth_colour: np.ndarray, feather: float) -> np.ndarray:

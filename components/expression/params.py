@@ -33,6 +33,11 @@ class ExpressionParams(StageParams):
     sheet_identities: int = Field(8, ge=0, le=64, description="rows of the contact sheet (0: none)")
     device: str = Field("cpu", description="torch device for GAN editors")
 
+    @property
+    def editor_names(self) -> tuple[str, ...]:
+        """The main editor, then each further one: the order the stage edits an identity in."""
+        return (self.editor, *self.also_editors)
+
     @field_validator("emotions")
     @classmethod
     def _known_emotions(cls, value: list[str]) -> list[str]:

@@ -64,7 +64,7 @@ def _plan(params: ExpressionParams, parents: list[dict]) -> list[tuple[dict, lis
     for parent in parents:
         jobs = []
         targets = _targets(params, parent["seed"])
-        for editor in (params.editor, *params.also_editors):
+        for editor in params.editor_names:
             for target in targets:
                 jobs.append((f"{parent['seed']}_{order:06d}", target, editor))
                 order += 1
@@ -123,7 +123,7 @@ def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path, shard
     with stage.journal(input_digest) as journal:
         with telemetry.timed("load"):
             editors = {name: make_editor(params.model_copy(update={"editor": name}), out / ".cache")
-                       for name in (params.editor, *params.also_editors)}
+                       for name in params.editor_names}
         plan = _plan(params, parents)
         if shard is not None:
             plan = shard.take(plan, group=lambda entry: entry[0]["id"])
