@@ -53,17 +53,19 @@ def test_every_identity_gets_every_expression(identities, expressions):
 
 
 def test_further_editors_edit_every_identity_again(identities, tmp_path):
-    params = ExpressionParams(emotions=["neutral", "surprise"], also_editors=["au_warp"], max_identities=3)
+    params = ExpressionParams(emotions=["neutral", "anger"], also_editors=["au_warp"], max_identities=3)
     counts = expression_run(params, identities, tmp_path / "out")
     rows = read_manifest(tmp_path / "out")
     assert counts["planned"] == 3 * 2 * 2 and len({r["id"] for r in rows}) == len(rows)
     by_editor = {name: [r for r in rows if r["editor"] == name] for name in ("mesh_warp", "au_warp")}
     assert len(by_editor["au_warp"]) == 6 and by_editor["mesh_warp"]  # mesh_warp may refuse a pose
     for parent in {r["parent_id"] for r in by_editor["mesh_warp"]}:
-        mine = {r["editor"]: r for r in rows if r["parent_id"] == parent and r["target_emotion"] == "surprise"}
+        mine = {r["editor"]: r for r in rows if r["parent_id"] == parent and r["target_emotion"] == "anger"}
         a = cv2.imread(str(tmp_path / "out" / mine["mesh_warp"]["path"]))
         b = cv2.imread(str(tmp_path / "out" / mine["au_warp"]["path"]))
         assert not np.array_equal(a, b)  # two renderings of the same target
+        # each labelled with the action units its editor was asked for (mesh_warp's own anger calibration)
+        assert mine["mesh_warp"]["target_aus"]["4"] > mine["au_warp"]["target_aus"]["4"]
     with pytest.raises(ValueError, match="repeats an editor"):
         ExpressionParams(editor="au_warp", also_editors=["au_warp"])
 

@@ -1,7 +1,7 @@
 import pytest
 
 from components.expression.targets import (POLAR_AXES, au_target, draw_intensity, emotion_target, parse_aus,
-                                           plan_for_identity, polar_mix, polar_target)
+                                           plan_for_identity, polar_mix, polar_target, prototypes_for)
 
 
 def test_emotion_prototypes_scale_with_intensity():
@@ -30,6 +30,15 @@ def test_plans_are_balanced_and_reproducible():
     assert plan == again
     intensities = [draw_intensity(s, "happy", 0, 0.6, 1.0) for s in range(200)]
     assert all(0.6 <= v <= 1.0 for v in intensities) and len(set(intensities)) > 150  # ranges, not points
+
+
+def test_an_editor_renders_its_own_calibration_of_a_prototype_and_is_labelled_with_it():
+    shared, mesh = prototypes_for("au_warp"), prototypes_for("mesh_warp")
+    assert mesh["anger"] != shared["anger"] and mesh["anger"][4] > shared["anger"][4]
+    assert set(mesh["anger"]) == set(shared["anger"])  # the same action units, other weights
+    assert {e: a for e, a in mesh.items() if e != "anger"} == {e: a for e, a in shared.items() if e != "anger"}
+    plan = plan_for_identity(3, ["anger"], [POLAR_AXES["anger"]], [], 1.0, 1.0, repeats=1, prototypes=mesh)
+    assert plan[0].aus == mesh["anger"] and plan[1].aus == mesh["anger"]  # emotion and on-axis polar targets
 
 
 def test_au_specs():

@@ -24,15 +24,15 @@ from components.common.stage_run import StageRun
 
 from .editors import EditRejected, make_editor
 from .params import ExpressionParams
-from .targets import Target, plan_for_identity
+from .targets import Target, plan_for_identity, prototypes_for
 
 STAGE = "expression"
 log = logging.getLogger("fersynth.expression")
 
 
-def _targets(params: ExpressionParams, seed: int) -> list[Target]:
+def _targets(params: ExpressionParams, seed: int, editor: str) -> list[Target]:
     return plan_for_identity(seed, params.emotions, params.polar_thetas, params.au_targets,
-                             params.intensity_min, params.intensity_max, params.repeats)
+                             params.intensity_min, params.intensity_max, params.repeats, prototypes_for(editor))
 
 
 def _row(parent: dict, key: str, target: Target, editor: str, src: np.ndarray, dst: np.ndarray) -> dict:
@@ -63,9 +63,8 @@ def _plan(params: ExpressionParams, parents: list[dict]) -> list[tuple[dict, lis
     plan, order = [], 0
     for parent in parents:
         jobs = []
-        targets = _targets(params, parent["seed"])
         for editor in params.editor_names:
-            for target in targets:
+            for target in _targets(params, parent["seed"], editor):
                 jobs.append((f"{parent['seed']}_{order:06d}", target, editor))
                 order += 1
         plan.append((parent, jobs))

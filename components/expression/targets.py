@@ -18,6 +18,20 @@ from components.common.facs import EMOTIONS, PROTOTYPES, SIDES
 POLAR_AXES: dict[str, float] = {"happy": 0.0, "surprise": 60.0, "fear": 120.0, "anger": 180.0,
                                 "disgust": 240.0, "sad": 300.0}
 
+Prototypes = dict[str, dict[int, float]]
+# Where an editor's rendering needs other AU weights than the shared prototypes to read as the emotion
+# (calibrated on real and GAN neutral faces with independent classifiers: README, "mesh_warp"). mesh_warp's
+# anger glares less (AU5) under lower brows (AU4); au_warp's anger reads worse with that change.
+EDITOR_PROTOTYPE_CHANGES: dict[str, Prototypes] = {
+    "mesh_warp": {"anger": {4: 1.3, 5: 0.4}},
+}
+
+
+def prototypes_for(editor: str) -> Prototypes:
+    """The prototypes an editor renders, the AU weights its images are labelled with."""
+    changes = EDITOR_PROTOTYPE_CHANGES.get(editor, {})
+    return {emotion: {**aus, **changes.get(emotion, {})} for emotion, aus in PROTOTYPES.items()}
+
 
 @dataclass(frozen=True)
 class Target:
@@ -39,10 +53,10 @@ class Target:
         return "aus-" + "+".join(str(a) for a in sorted(self.aus))
 
 
-def emotion_target(emotion: str, intensity: float) -> Target:
-    if emotion not in PROTOTYPES:
+def emotion_target(emotion: str, intensity: float, prototypes: Prototypes = PROTOTYPES) -> Target:
+    if emotion not in prototypes:
         raise ValueError(f"unknown emotion {emotion!r} (known: {', '.join(EMOTIONS)})")
-    aus = {au: round(w * intensity, 4) for au, w in PROTOTYPES[emotion].items()}
+    aus = {au: round(w * intensity, 4) for au, w in prototypes[emotion].items()}
     return Target("emotion", emotion, float(intensity), aus, side=SIDES.get(emotion))
 
 
@@ -59,12 +73,12 @@ def polar_mix(theta_degrees: float) -> tuple[str, str, float]:
     raise AssertionError("unreachable: the axes cover the circle")
 
 
-def polar_target(rho: float, theta_degrees: float) -> Target:
+def polar_target(rho: float, theta_degrees: float, prototypes: Prototypes = PROTOTYPES) -> Target:
     """GANmut-style linear code: rho is intensity, theta picks an emotion or mixes neighbours."""
     first, second, t = polar_mix(theta_degrees)
     aus: dict[int, float] = {}
     for emotion, weight in ((first, 1.0 - t), (second, t)):
-        for au, w in PROTOTYPES[emotion].items():
+        for au, w in prototypes[emotion].items():
             aus[au] = aus.get(au, 0.0) + w * weight * rho
     label = "neutral" if rho == 0 else (first if t <= 0.5 else second)
     aus = {a: round(v, 4) for a, v in aus.items() if v > 0}
@@ -97,15 +111,15 @@ def draw_intensity(seed: int, what: str, k: int, low: float, high: float) -> flo
 
 
 def plan_for_identity(seed: int, emotions: list[str], polar_thetas: list[float], au_specs: list[dict],
-                      low: float, high: float, repeats: int) -> list[Target]:
+                      low: float, high: float, repeats: int, prototypes: Prototypes = PROTOTYPES) -> list[Target]:
     """Every requested expression for one identity (balanced), intensities drawn from [low, high]."""
     targets = []
     for k in range(repeats):
         for emotion in emotions:
             intensity = 0.0 if emotion == "neutral" else draw_intensity(seed, emotion, k, low, high)
-            targets.append(emotion_target(emotion, intensity))
+            targets.append(emotion_target(emotion, intensity, prototypes))
         for theta in polar_thetas:
-            targets.append(polar_target(draw_intensity(seed, f"polar{theta}", k, low, high), theta))
+            targets.append(polar_target(draw_intensity(seed, f"polar{theta}", k, low, high), theta, prototypes))
     targets.extend(au_target(spec) for spec in au_specs)
     return targets
 
