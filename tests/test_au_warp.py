@@ -49,6 +49,19 @@ def test_au26_drops_the_jaw(face):
     assert edited.image[centre[1], centre[0]].mean() < crop[centre[1], centre[0]].mean() - 40
 
 
+def test_the_mouth_takes_its_colour_from_the_face(face):
+    crop, lm = face
+    grey = np.repeat(crop.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32), 3).reshape(crop.shape)
+    grey = np.round(grey).astype(np.uint8)
+    opened = {26: 1.0, 25: 1.0}
+    colour_edit, grey_edit = AUWarpEditor().edit(crop, lm, opened), AUWarpEditor().edit(grey, lm, opened)
+    x, y = grey_edit.landmarks[[61, 62, 63, 65, 66, 67]].mean(0).astype(int)
+    mouth = np.s_[y - 2:y + 3, x - 4:x + 5]
+    assert np.ptp(grey_edit.image[mouth].astype(int), axis=-1).max() <= 2  # a grey photo: a grey cavity
+    reds = colour_edit.image[mouth].astype(int)
+    assert (reds[..., 0] > reds[..., 2]).mean() > 0.9  # a colour photo: the lips' warm hue in shadow
+
+
 def test_au4_appearance_darkens_the_glabella(face):
     crop, lm = face
     with_texture = AUWarpEditor(appearance=True).edit(crop, lm, {4: 1.0}).image.astype(float)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from components.common.landmarks import INNER_LIPS, eye_centres
+from components.common.landmarks import INNER_LIPS, OUTER_LIPS, eye_centres
 
 # AU -> {landmark index: (dx outwards, dy down)} at intensity 1, in IOD units.
 AU_MOVES: dict[int, dict[int, tuple[float, float]]] = {
@@ -167,6 +167,33 @@ def mouth_opening(points: np.ndarray) -> float:
     return float(np.mean(points[[67, 66, 65], 1] - points[[61, 62, 63], 1]))
 
 
+# The cavity and teeth take their colour from the face, so a grey photo gets a grey mouth and a colour one
+# its own hue: the cavity has the lips' hue at a fraction of the skin's lightness (dark lipstick must not
+# make a black hole), the teeth are an off-white with a trace of the lips' hue.
+CAVITY_LIGHT, TEETH_GREY, TEETH_TINT = 0.28, 205.0, 0.15
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def lip_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Mean RGB of the lips (between the outer and inner lip contours) of an RGB image."""
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(points[OUTER_LIPS]).astype(np.int32)], 1)
+    cv2.fillPoly(mask, [np.round(points[INNER_LIPS]).astype(np.int32)], 0)
+    if not mask.any():  # a face too small to hold a lip polygon: the mouth's box
+        x0, y0 = np.floor(points[OUTER_LIPS].min(0)).astype(int).clip(0)
+        x1, y1 = np.ceil(points[OUTER_LIPS].max(0)).astype(int) + 1
+        mask[y0:y1, x0:x1] = 1
+    return image[mask > 0].astype(np.float32).mean(0)
+
+
+def skin_lightness(image: np.ndarray, points: np.ndarray) -> float:
+    """Median luma of the cheeks and nose (between the jaw's sides, from the nose bridge to its base)."""
+    x0, x1 = int(points[3, 0]), int(points[13, 0]) + 1
+    y0, y1 = int(points[29, 1]), int(points[33, 1]) + 1
+    box = image[max(y0, 0):y1, max(x0, 0):x1]
+    return float(np.median(box.reshape(-1, 3) @ LUMA)) if box.size else 128.0
+
+
 def paint_cavity(image: np.ndarray, src: np.ndarray, dst: np.ndarray, teeth: float) -> np.ndarray:
     """Fill the newly opened inner mouth with a dark cavity (and a hint of upper teeth)."""
     opened = mouth_opening(dst) - max(mouth_opening(src), 0.0)
@@ -195,9 +222,11 @@ def paint_cavity(image: np.ndarray, src: np.ndarray, dst: np.ndarray, teeth: flo
     ys = np.arange(size, dtype=np.float32)[:, None]
     centre = (dst[[61, 62, 63], 1].mean() + dst[[65, 66, 67], 1].mean()) / 2
     depth = np.clip(1.0 - np.abs(ys - centre) / max(opened, 1.0), 0.0, 1.0)
-    cavity = np.array([70.0, 28.0, 30.0], np.float32) * (1.0 - 0.55 * depth)[..., None]
+    lip = lip_colour(image, dst)
+    shadow = lip * (CAVITY_LIGHT * skin_lightness(image, dst) / max(float(lip @ LUMA), 1.0))
+    cavity = shadow * (1.0 - 0.55 * depth)[..., None]
     cavity = np.broadcast_to(cavity, image.shape).astype(np.float32)
-    teeth_colour = np.array([214.0, 206.0, 192.0], np.float32)
+    teeth_colour = TEETH_GREY + TEETH_TINT * (lip - lip.mean())  # off-white, tinted as the face is (grey: grey)
     out = image.astype(np.float32)
     out = out * (1 - mask[..., None]) + cavity * mask[..., None]
     out = out * (1 - teeth_mask[..., None]) + teeth_colour * teeth_mask[..., None]
