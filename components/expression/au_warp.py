@@ -19,6 +19,8 @@ import numpy as np
 
 from components.common.landmarks import INNER_LIPS, OUTER_LIPS, eye_centres
 
+from .mesh_appearance import pixels_between
+
 # AU -> {landmark index: (dx outwards, dy down)} at intensity 1, in IOD units.
 AU_MOVES: dict[int, dict[int, tuple[float, float]]] = {
     1: {21: (-0.01, -0.11), 22: (-0.01, -0.11), 20: (0.0, -0.08), 23: (0.0, -0.08), 19: (0.0, -0.04),
@@ -176,14 +178,12 @@ LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 def lip_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Mean RGB of the lips (between the outer and inner lip contours) of an RGB image."""
-    mask = np.zeros(image.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.round(points[OUTER_LIPS]).astype(np.int32)], 1)
-    cv2.fillPoly(mask, [np.round(points[INNER_LIPS]).astype(np.int32)], 0)
-    if not mask.any():  # a face too small to hold a lip polygon: the mouth's box
+    pixels = pixels_between(image, points[OUTER_LIPS], points[INNER_LIPS])
+    if not len(pixels):  # a face too small to hold a lip polygon: the mouth's box
         x0, y0 = np.floor(points[OUTER_LIPS].min(0)).astype(int).clip(0)
         x1, y1 = np.ceil(points[OUTER_LIPS].max(0)).astype(int) + 1
-        mask[y0:y1, x0:x1] = 1
-    return image[mask > 0].astype(np.float32).mean(0)
+        pixels = image[y0:y1, x0:x1].reshape(-1, 3)
+    return pixels.astype(np.float32).mean(0)
 
 
 def skin_lightness(image: np.ndarray, points: np.ndarray) -> float:

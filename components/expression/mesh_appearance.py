@@ -26,16 +26,21 @@ def _mask(shape: tuple[int, int], polygon: np.ndarray, feather: float) -> np.nda
     return mask
 
 
+def pixels_between(image: np.ndarray, outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """The (n, 3) pixels inside the `outer` contour and outside the `inner` one (the lips, for lip contours)."""
+    ring = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(ring, [np.round(outer).astype(np.int32)], 1)
+    cv2.fillPoly(ring, [np.round(inner).astype(np.int32)], 0)
+    return image[ring > 0]
+
+
 def _lip_colour(crop: np.ndarray, mesh: np.ndarray) -> np.ndarray:
     """Median colour of the lips (between the outer and inner contours) in the unedited crop."""
     outer = np.vstack([mesh[list(OUTER_UPPER_LIP)], mesh[list(OUTER_LOWER_LIP)][::-1]])
     inner = np.vstack([mesh[list(INNER_UPPER_LIP)], mesh[list(INNER_LOWER_LIP)][::-1]])
-    lips = np.zeros(crop.shape[:2], np.uint8)
-    cv2.fillPoly(lips, [np.round(outer).astype(np.int32)], 1)
-    cv2.fillPoly(lips, [np.round(inner).astype(np.int32)], 0)
-    pixels = crop[lips > 0]
+    pixels = pixels_between(crop, outer, inner)
     if len(pixels) < 4:
-        pixels = crop[lips.shape[0] // 2 - 1: lips.shape[0] // 2 + 1].reshape(-1, 3)
+        pixels = crop[crop.shape[0] // 2 - 1: crop.shape[0] // 2 + 1].reshape(-1, 3)
     return np.median(pixels.astype(np.float32), axis=0)
 
 
