@@ -4,14 +4,16 @@ import cv2
 import numpy as np
 import pytest
 
-from components.common.face_mesh import MeshError, detect_mesh, head_pose, inter_ocular
+from components.common.face_mesh import (LEFT_IRIS, LEFT_LOWER_LID, LEFT_UPPER_LID, RIGHT_IRIS, RIGHT_LOWER_LID,
+                                         RIGHT_UPPER_LID, MeshError, detect_mesh, head_pose, inter_ocular)
 from components.common.faces import FaceDetector, align
 from components.common.landmarks import detect_on_aligned
 from components.expression.editors import EditRejected
 from components.expression.mesh_appearance import lip_gap
 from components.expression.mesh_fields import SUPPORTED_AUS, displacement, similarity_fit
 from components.expression.mesh_model import load_mesh_model
-from components.expression.mesh_warp import MeshWarpEditor
+from components.expression.mesh_eyes import opening
+from components.expression.mesh_warp import CALIBRATION, MeshWarpEditor
 from components.expression.targets import EMOTIONS, emotion_target
 
 
@@ -202,3 +204,26 @@ def test_raised_brows_bunch_the_forehead_and_leave_the_hairline(editor, face):
     moves = displacement(frame, editor.model, {1: 1.0, 2: 1.0}) / frame.iod
     brows = moves[[105, 334], 1]  # mid-brow points on each side (MediaPipe)
     assert (brows < -0.05).all() and abs(moves[10, 1]) < 0.1 * abs(brows.mean())
+
+
+def test_widened_eyes_uncover_white_around_an_iris_that_stays_where_it_was(editor, face):
+    # The lids slide over an eyeball that does not move: the iris's middle is the crop's own, pixel for
+    # pixel, and the band the raised lid uncovered is white, not stretched lashes and iris.
+    crop, landmarks = face
+    prepared = editor.prepare(crop, landmarks)
+    mesh = prepared.frame.mesh[:, :2]
+    edit = editor.edit(prepared, crop, {5: 1.0})
+    edited = mesh + displacement(prepared.frame, editor.model, {5: CALIBRATION})
+    before, after = (cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(float) for image in (crop, edit.image))
+    ys, xs = np.mgrid[0:crop.shape[0], 0:crop.shape[1]]
+    for upper, lower, iris in ((RIGHT_UPPER_LID, RIGHT_LOWER_LID, RIGHT_IRIS), (LEFT_UPPER_LID, LEFT_LOWER_LID, LEFT_IRIS)):
+        centre = mesh[iris[0]]
+        radius = np.linalg.norm(mesh[list(iris[1:])] - centre, axis=1).mean()
+        middle = np.hypot(xs - centre[0], ys - centre[1]) < 0.3 * radius
+        assert np.abs(after[middle] - before[middle]).max() <= 1
+        was_open, is_open = (cv2.fillPoly(np.zeros(crop.shape[:2], np.uint8),
+                                          [np.round(opening(m, upper, lower)).astype(np.int32)], 1) > 0
+                             for m in (mesh, edited))
+        uncovered = is_open & ~was_open
+        assert uncovered.sum() > 50
+        assert after[uncovered].mean() > before[middle].mean() + 70

@@ -21,7 +21,12 @@ INNER_LOWER_LIP = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
 OUTER_UPPER_LIP = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
 OUTER_LOWER_LIP = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
 RIGHT_EYE_CORNERS, LEFT_EYE_CORNERS = (33, 133), (362, 263)  # subject's right eye is on the image left
-RIGHT_IRIS, LEFT_IRIS = tuple(range(468, 473)), tuple(range(473, 478))
+RIGHT_IRIS, LEFT_IRIS = tuple(range(468, 473)), tuple(range(473, 478))  # centre, then four points on the rim
+# Lid margins, corner to corner (outer to inner for the right eye, inner to outer for the left).
+RIGHT_UPPER_LID = (33, 246, 161, 160, 159, 158, 157, 173, 133)
+RIGHT_LOWER_LID = (33, 7, 163, 144, 145, 153, 154, 155, 133)
+LEFT_UPPER_LID = (362, 398, 384, 385, 386, 387, 388, 466, 263)
+LEFT_LOWER_LID = (362, 382, 381, 380, 374, 373, 390, 249, 263)
 # Points that barely move with expression: eye corners, nose bridge and tip, temples.
 STABLE_POINTS = (33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 1, 127, 356, 234, 454)
 

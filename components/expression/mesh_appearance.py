@@ -16,7 +16,8 @@ from components.common.face_mesh import INNER_LOWER_LIP, INNER_UPPER_LIP, OUTER_
 SUPERSAMPLE = 4  # masks are drawn at 4x and averaged down: anti-aliased edges
 
 
-def _mask(shape: tuple[int, int], polygon: np.ndarray, feather: float) -> np.ndarray:
+def polygon_mask(shape: tuple[int, int], polygon: np.ndarray, feather: float) -> np.ndarray:
+    """0-1 coverage of a polygon, anti-aliased and softened by `feather` pixels."""
     h, w = shape
     big = np.zeros((h * SUPERSAMPLE, w * SUPERSAMPLE), np.uint8)
     cv2.fillPoly(big, [np.round(polygon * SUPERSAMPLE).astype(np.int32)], 255, cv2.LINE_AA)
@@ -50,7 +51,7 @@ def mouth_polygon(mesh: np.ndarray) -> np.ndarray:
 
 
 def mouth_mask(shape: tuple[int, int], mesh: np.ndarray, iod: float) -> np.ndarray:
-    return _mask(shape, mouth_polygon(mesh), 0.012 * iod)
+    return polygon_mask(shape, mouth_polygon(mesh), 0.012 * iod)
 
 
 # Facing pairs of inner-lip points (upper, lower), excluding the shared corners.
@@ -147,7 +148,7 @@ def _painted_interior(box: MouthBox, lip: np.ndarray, teeth_colour: np.ndarray, 
     return colour * (1 - lower[..., None]) + lower_colour * lower[..., None]
 
 
-def _teeth_colour(crop: np.ndarray, src: np.ndarray) -> np.ndarray:
+def teeth_colour(crop: np.ndarray, src: np.ndarray) -> np.ndarray:
     """Near white in the face's own light and colour cast: a third of the skin's tint (grey stays grey)."""
     h, w = crop.shape[:2]
     pts = np.clip(np.round(src[list(CHEEKS)]).astype(int), 0, [w - 1, h - 1])
@@ -175,7 +176,7 @@ def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.nd
     upper, lower, seam = upper - offset, lower - offset, src[list(INNER_UPPER_LIP)] - offset
     feather = 0.012 * iod
     kept_box = kept[y0:y1, x0:x1] if isinstance(kept, np.ndarray) else kept
-    mask = _mask((y1 - y0, x1 - x0), mouth_polygon(dst - offset), feather) * (1.0 - kept_box)
+    mask = polygon_mask((y1 - y0, x1 - x0), mouth_polygon(dst - offset), feather) * (1.0 - kept_box)
     ys, xs = np.mgrid[0:y1 - y0, 0:x1 - x0].astype(np.float32)
 
     def height(points: np.ndarray) -> np.ndarray:
@@ -188,7 +189,7 @@ def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.nd
                    offset,
                    max(0.0, float(dst[CHIN, 1] - src[CHIN, 1])), iod)
     lip = _lip_colour(crop, src)
-    colour = _painted_interior(box, lip, _teeth_colour(crop, src), feather)
+    colour = _painted_interior(box, lip, teeth_colour(crop, src), feather)
     painted = image[y0:y1, x0:x1].astype(np.float32) * (1 - mask[..., None]) + colour * mask[..., None]
     out = image.copy()
     out[y0:y1, x0:x1] = np.clip(painted + 0.5, 0, 255).astype(np.uint8)

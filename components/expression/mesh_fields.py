@@ -33,7 +33,7 @@ SUPPORTED_AUS = tuple(sorted(SOURCES))
 
 # Where each model AU may act, as (v_min, v_max) in IOD units below the eye line; the face
 # outline is excluded except where the jaw itself moves.
-_MODEL_REGIONS: dict[int, tuple[float, float]] = {5: (-0.45, 0.2), 6: (-0.2, 0.95), 43: (-0.4, 0.25),
+_MODEL_REGIONS: dict[int, tuple[float, float]] = {5: (-0.45, 0.0), 6: (-0.2, 0.95), 43: (-0.4, 0.25),
                                                   12: (0.45, 1.5), 14: (0.55, 1.45), 26: (0.5, 2.0)}
 _JAW_AUS = {26}
 

@@ -18,7 +18,8 @@ from components.common.face_mesh import MeshError, detect_mesh, head_pose
 
 from .au_warp import Edit
 from .editors import EditRejected
-from .mesh_appearance import OPEN_LIPS, fold_shading, lip_gap, mouth_mask, paint_mouth
+from .mesh_appearance import OPEN_LIPS, fold_shading, lip_gap, mouth_mask, paint_mouth, teeth_colour
+from .mesh_eyes import follow_lids, keep_eyeballs
 from .mesh_fields import FaceFrame, displacement, face_frame
 from .mesh_model import MeshModel, load_mesh_model
 
@@ -153,12 +154,15 @@ class MeshWarpEditor:
         if not aus:
             return Edit(crop.copy(), frame.landmarks.copy())
         moves = np.vstack([displacement(frame, self.model, aus, side), np.zeros((len(face.src) - len(frame.mesh), 2))])
+        moves[:len(frame.mesh)] = follow_lids(frame.mesh, moves[:len(frame.mesh)])
         h, w = crop.shape[:2]
         map_x, map_y, ratio = backward_map(face.src, face.src + moves, (h, w), face.grid)
         out = cv2.remap(crop, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         edited_mesh = frame.mesh[:, :2] + moves[:len(frame.mesh)]
         if self.appearance:
             out = fold_shading(out, ratio, frame.iod)
+        out = keep_eyeballs(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, map_x, map_y,
+                            teeth_colour(crop, frame.mesh[:, :2]))
         # Keep what a parted mouth already showed, unless the warp stretched it.
         kept = 0.0
         if lip_gap(frame.mesh) >= OPEN_LIPS * frame.iod:

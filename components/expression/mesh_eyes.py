@@ -1,0 +1,112 @@
+"""The eyeball behind moving lids.
+
+Lids slide over an eyeball that stays where it is: raised upper lids (AU5) uncover white above the
+iris, raised lower lids (AU6, AU7) cover more of it, and the iris keeps its size and shape. A warp
+alone stretches or squashes the iris with the lids (a bulging, dark eye), so inside the edited opening
+the crop's own eyeball is kept where it was visible, and painted from its own colours where the lids
+uncovered it: the white in the sclera's light, shaded like a sphere under the lid's shadow, and the
+iris's hidden rim. Sizes are in units of the face's inter-ocular distance (IOD).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from components.common.face_mesh import (LEFT_IRIS, LEFT_LOWER_LID, LEFT_UPPER_LID, RIGHT_IRIS, RIGHT_LOWER_LID,
+                                         RIGHT_UPPER_LID)
+
+from .mesh_appearance import polygon_mask
+
+EYES = ((RIGHT_UPPER_LID, RIGHT_LOWER_LID, RIGHT_IRIS), (LEFT_UPPER_LID, LEFT_LOWER_LID, LEFT_IRIS))
+LASH_IOD = 0.03  # the lid margin and its lashes: never copied into the opening as if it were eyeball
+STILL_IOD = 0.01  # lids that moved less than this keep the eye untouched
+
+
+def follow_lids(mesh: np.ndarray, moves: np.ndarray) -> np.ndarray:
+    """`moves` with each iris point moving as the lid skin nearest it (inverse-distance weighted).
+    The eyeball itself is kept or painted by `keep_eyeballs`; what matters to the warp is that an iris
+    point hidden under a lid never pins that lid's skin in place."""
+    moves = moves.copy()
+    for upper, lower, iris in EYES:
+        lids = list(upper + lower)
+        distance = np.linalg.norm(mesh[list(iris), None, :2] - mesh[None, lids, :2], axis=-1)
+        weights = 1.0 / np.maximum(distance, 1e-3) ** 2
+        moves[list(iris)] = (weights / weights.sum(1, keepdims=True)) @ moves[lids]
+    return moves
+
+
+def opening(mesh: np.ndarray, upper: tuple[int, ...], lower: tuple[int, ...]) -> np.ndarray:
+    """The eye opening between the lid margins as one closed polygon."""
+    return np.vstack([mesh[list(upper)], mesh[list(lower)][::-1][1:-1]])
+
+
+def keep_eyeballs(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray, iod: float,
+                  map_x: np.ndarray, map_y: np.ndarray, white: np.ndarray) -> np.ndarray:
+    """`image` (the warped crop) with each eye's opening showing the unmoved eyeball of `crop`.
+    `src`/`dst` are the mesh before and after the edit, `map_x`/`map_y` the warp's backward maps and
+    `white` the colour to paint sclera with where too little of it is visible to measure."""
+    out = image
+    for upper, lower, iris in EYES:
+        lids = list(upper + lower)
+        if np.abs(dst[lids] - src[lids]).max() >= STILL_IOD * iod:
+            out = _keep_eyeball(out, crop, src, dst, iod, (upper, lower, iris), map_x, map_y, white)
+    return out
+
+
+def _keep_eyeball(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray, iod: float,
+                  eye: tuple[tuple[int, ...], ...], map_x: np.ndarray, map_y: np.ndarray,
+                  white: np.ndarray) -> np.ndarray:
+    upper, lower, iris = eye
+    h, w = image.shape[:2]
+    lids = list(upper + lower)
+    corners = np.vstack([src[lids], dst[lids]])
+    x0, y0 = np.clip(np.floor(corners.min(0) - 0.05 * iod), 0, [w, h]).astype(int)
+    x1, y1 = np.clip(np.ceil(corners.max(0) + 0.05 * iod), 0, [w, h]).astype(int)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return image
+    offset = np.array([x0, y0], float)
+    shape = (y1 - y0, x1 - x0)
+    new = polygon_mask(shape, opening(dst, upper, lower) - offset, 0.006 * iod)
+    old = np.zeros(shape, np.uint8)
+    cv2.fillPoly(old, [np.round(opening(src, upper, lower) - offset).astype(np.int32)], 1)
+    lash = max(1, round(LASH_IOD * iod))
+    visible = cv2.erode(old, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * lash + 1, 2 * lash + 1))) > 0
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    warped, source = image[y0:y1, x0:x1].astype(np.float32), crop[y0:y1, x0:x1].astype(np.float32)
+    painted = _painted_eyeball(source, visible, xs, ys, src, dst, eye, iod, white)
+    # Painted where the lids uncovered eyeball (the warp moved skin there), warped where nothing moved.
+    moved = np.hypot(map_x[y0:y1, x0:x1] - xs, map_y[y0:y1, x0:x1] - ys)
+    uncovered = np.clip(moved / (LASH_IOD * iod), 0.0, 1.0)[..., None]
+    kept = cv2.GaussianBlur(visible.astype(np.float32), (0, 0), max(0.5, 0.006 * iod))[..., None]
+    inside = source * kept + (1 - kept) * (painted * uncovered + warped * (1 - uncovered))
+    out = image.copy()
+    out[y0:y1, x0:x1] = np.clip(warped * (1 - new[..., None]) + inside * new[..., None] + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def _painted_eyeball(source: np.ndarray, visible: np.ndarray, xs: np.ndarray, ys: np.ndarray, src: np.ndarray,
+                     dst: np.ndarray, eye: tuple[tuple[int, ...], ...], iod: float, white: np.ndarray) -> np.ndarray:
+    """The eyeball as a whole: sclera and iris in the colours visible before the edit, the white
+    darker towards the corners (a sphere) and in the upper lid's shadow, the iris with a darker rim."""
+    upper, lower, iris = eye
+    centre = src[iris[0]]
+    radius = float(np.linalg.norm(src[list(iris[1:])] - centre, axis=1).mean())
+    distance = np.hypot(xs - centre[0], ys - centre[1])
+    iris_pixels = source[visible & (distance < 0.8 * radius)]
+    sclera_pixels = source[visible & (distance > 1.2 * radius)]
+    iris_colour = np.median(iris_pixels, axis=0) if len(iris_pixels) >= 3 else 0.35 * white
+    if len(sclera_pixels) >= 3:  # the lit half: the rest is lid shadow and corner
+        luma = sclera_pixels.mean(1)
+        sclera_colour = np.median(sclera_pixels[luma >= np.median(luma)], axis=0)
+    else:
+        sclera_colour = white
+    a, b = dst[upper[0]], dst[upper[-1]]
+    across = np.clip(np.abs(xs - (a[0] + b[0]) / 2) / max(abs(b[0] - a[0]) / 2, 1.0), 0.0, 1.0)
+    lid = dst[list(upper)]
+    order = np.argsort(lid[:, 0])
+    below_lid = np.clip((ys - np.interp(xs, lid[order, 0], lid[order, 1])) / max(0.04 * iod, 1.0), 0.0, None)
+    shadow = (1.0 - 0.3 * np.exp(-below_lid))[..., None]
+    sclera = sclera_colour * (1.0 - 0.25 * across ** 2)[..., None]
+    in_iris = np.clip((radius - distance) / max(0.5, 0.01 * iod) + 0.5, 0.0, 1.0)[..., None]
+    rim = (1.0 - 0.3 * np.clip((distance / max(radius, 1.0) - 0.75) / 0.25, 0.0, 1.0))[..., None]
+    return (sclera * (1 - in_iris) + iris_colour * rim * in_iris) * shadow
