@@ -197,6 +197,21 @@ def test_teeth_belong_to_the_skull_and_jaw_not_to_the_lips(editor, grace_hopper_
     assert dropped.max() > 0.6 * cheek and dropped[len(dropped) // 2:].mean() < 0.45 * cheek
 
 
+def test_a_smile_bares_teeth_brighter_than_the_skin(editor, grace_hopper_path):
+    # Teeth reflect more light than skin: in a grey studio photo a smile's teeth are near white beside
+    # mid-grey cheeks, not the cheeks' own grey.
+    photo = cv2.cvtColor(cv2.imread(str(grace_hopper_path)), cv2.COLOR_BGR2RGB)
+    crop, landmarks = _aligned(photo, 256)
+    prepared = editor.prepare(crop, landmarks)
+    mesh = prepared.frame.mesh
+    cheek = float(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[int(mesh[50, 1]), int(mesh[50, 0])])
+    edit = editor.edit(prepared, crop, emotion_target("happy", 1.0).aus)
+    x = int(round(edit.landmarks[[62, 66], 0].mean()))
+    top, bottom = int(np.ceil(edit.landmarks[62, 1])) + 1, int(edit.landmarks[66, 1])
+    column = cv2.cvtColor(edit.image, cv2.COLOR_RGB2GRAY)[top:bottom, x].astype(float)
+    assert column.max() > 1.4 * cheek
+
+
 def test_raised_brows_bunch_the_forehead_and_leave_the_hairline(editor, face):
     # The frontalis lifts the brows against a scalp that barely moves: the top of the mesh stays put.
     crop, landmarks = face

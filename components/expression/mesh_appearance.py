@@ -148,14 +148,19 @@ def _painted_interior(box: MouthBox, lip: np.ndarray, teeth_colour: np.ndarray, 
     return colour * (1 - lower[..., None]) + lower_colour * lower[..., None]
 
 
+# Teeth are lit like the skin but reflect more: at skin level 140 (of 255) they reach 225. Real smiles in
+# grey studio photos show teeth near white beside mid-grey skin (at 190, the painted teeth read grey).
+TEETH_SKIN_RATIO = 140.0
+
+
 def teeth_colour(crop: np.ndarray, src: np.ndarray) -> np.ndarray:
     """Near white in the face's own light and colour cast: a third of the skin's tint (grey stays grey)."""
     h, w = crop.shape[:2]
     pts = np.clip(np.round(src[list(CHEEKS)]).astype(int), 0, [w - 1, h - 1])
     skin = np.median(crop[pts[:, 1], pts[:, 0]].astype(np.float32), axis=0)
-    brightness = float(np.clip(skin.mean() / 190.0, 0.35, 1.2))
+    brightness = float(np.clip(skin.mean() / TEETH_SKIN_RATIO, 0.35, 1.2))
     tint = 1.0 + 0.35 * (skin / max(float(skin.mean()), 1.0) - 1.0)
-    return np.minimum(225.0 * brightness * tint, 245.0)
+    return np.minimum(225.0 * brightness * tint, 252.0)
 
 
 def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray, iod: float,
