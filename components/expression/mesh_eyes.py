@@ -15,7 +15,7 @@ import numpy as np
 from components.common.face_mesh import (LEFT_IRIS, LEFT_LOWER_LID, LEFT_UPPER_LID, RIGHT_IRIS, RIGHT_LOWER_LID,
                                          RIGHT_UPPER_LID)
 
-from .mesh_appearance import polygon_mask
+from .mesh_appearance import polygon_mask, teeth_colour
 
 EYES = ((RIGHT_UPPER_LID, RIGHT_LOWER_LID, RIGHT_IRIS), (LEFT_UPPER_LID, LEFT_LOWER_LID, LEFT_IRIS))
 LASH_IOD = 0.03  # the lid margin and its lashes: never copied into the opening as if it were eyeball
@@ -41,21 +41,19 @@ def opening(mesh: np.ndarray, upper: tuple[int, ...], lower: tuple[int, ...]) ->
 
 
 def keep_eyeballs(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray, iod: float,
-                  map_x: np.ndarray, map_y: np.ndarray, white: np.ndarray) -> np.ndarray:
+                  map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
     """`image` (the warped crop) with each eye's opening showing the unmoved eyeball of `crop`.
-    `src`/`dst` are the mesh before and after the edit, `map_x`/`map_y` the warp's backward maps and
-    `white` the colour to paint sclera with where too little of it is visible to measure."""
+    `src`/`dst` are the mesh before and after the edit, `map_x`/`map_y` the warp's backward maps."""
     out = image
     for upper, lower, iris in EYES:
         lids = list(upper + lower)
         if np.abs(dst[lids] - src[lids]).max() >= STILL_IOD * iod:
-            out = _keep_eyeball(out, crop, src, dst, iod, (upper, lower, iris), map_x, map_y, white)
+            out = _keep_eyeball(out, crop, src, dst, iod, (upper, lower, iris), map_x, map_y)
     return out
 
 
 def _keep_eyeball(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray, iod: float,
-                  eye: tuple[tuple[int, ...], ...], map_x: np.ndarray, map_y: np.ndarray,
-                  white: np.ndarray) -> np.ndarray:
+                  eye: tuple[tuple[int, ...], ...], map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
     upper, lower, iris = eye
     h, w = image.shape[:2]
     lids = list(upper + lower)
@@ -73,7 +71,7 @@ def _keep_eyeball(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.
     visible = cv2.erode(old, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * lash + 1, 2 * lash + 1))) > 0
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     warped, source = image[y0:y1, x0:x1].astype(np.float32), crop[y0:y1, x0:x1].astype(np.float32)
-    painted = _painted_eyeball(source, visible, xs, ys, src, dst, eye, iod, white)
+    painted = _painted_eyeball(source, visible, xs, ys, crop, src, dst, eye, iod)
     # Painted where the lids uncovered eyeball (the warp moved skin there), warped where nothing moved.
     moved = np.hypot(map_x[y0:y1, x0:x1] - xs, map_y[y0:y1, x0:x1] - ys)
     uncovered = np.clip(moved / (LASH_IOD * iod), 0.0, 1.0)[..., None]
@@ -84,22 +82,23 @@ def _keep_eyeball(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.
     return out
 
 
-def _painted_eyeball(source: np.ndarray, visible: np.ndarray, xs: np.ndarray, ys: np.ndarray, src: np.ndarray,
-                     dst: np.ndarray, eye: tuple[tuple[int, ...], ...], iod: float, white: np.ndarray) -> np.ndarray:
+def _painted_eyeball(source: np.ndarray, visible: np.ndarray, xs: np.ndarray, ys: np.ndarray, crop: np.ndarray,
+                     src: np.ndarray, dst: np.ndarray, eye: tuple[tuple[int, ...], ...], iod: float) -> np.ndarray:
     """The eyeball as a whole: sclera and iris in the colours visible before the edit, the white
-    darker towards the corners (a sphere) and in the upper lid's shadow, the iris with a darker rim."""
-    upper, lower, iris = eye
+    darker towards the corners (a sphere) and in the upper lid's shadow, the iris with a darker rim.
+    Where too little of either is visible to measure, the face's near white (its teeth's) stands in."""
+    upper, _, iris = eye
     centre = src[iris[0]]
     radius = float(np.linalg.norm(src[list(iris[1:])] - centre, axis=1).mean())
     distance = np.hypot(xs - centre[0], ys - centre[1])
     iris_pixels = source[visible & (distance < 0.8 * radius)]
     sclera_pixels = source[visible & (distance > 1.2 * radius)]
-    iris_colour = np.median(iris_pixels, axis=0) if len(iris_pixels) >= 3 else 0.35 * white
     if len(sclera_pixels) >= 3:  # the lit half: the rest is lid shadow and corner
         luma = sclera_pixels.mean(1)
         sclera_colour = np.median(sclera_pixels[luma >= np.median(luma)], axis=0)
     else:
-        sclera_colour = white
+        sclera_colour = teeth_colour(crop, src)
+    iris_colour = np.median(iris_pixels, axis=0) if len(iris_pixels) >= 3 else 0.35 * teeth_colour(crop, src)
     a, b = dst[upper[0]], dst[upper[-1]]
     across = np.clip(np.abs(xs - (a[0] + b[0]) / 2) / max(abs(b[0] - a[0]) / 2, 1.0), 0.0, 1.0)
     lid = dst[list(upper)]

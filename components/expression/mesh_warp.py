@@ -18,7 +18,7 @@ from components.common.face_mesh import MeshError, detect_mesh, head_pose
 
 from .au_warp import Edit
 from .editors import EditRejected
-from .mesh_appearance import OPEN_LIPS, fold_shading, lip_gap, mouth_mask, paint_mouth, teeth_colour
+from .mesh_appearance import OPEN_LIPS, fold_shading, lip_gap, mouth_mask, paint_mouth
 from .mesh_eyes import follow_lids, keep_eyeballs
 from .mesh_fields import FaceFrame, displacement, face_frame
 from .mesh_model import MeshModel, load_mesh_model
@@ -161,8 +161,7 @@ class MeshWarpEditor:
         edited_mesh = frame.mesh[:, :2] + moves[:len(frame.mesh)]
         if self.appearance:
             out = fold_shading(out, ratio, frame.iod)
-        out = keep_eyeballs(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, map_x, map_y,
-                            teeth_colour(crop, frame.mesh[:, :2]))
+        out = keep_eyeballs(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, map_x, map_y)
         # Keep what a parted mouth already showed, unless the warp stretched it.
         kept = 0.0
         if lip_gap(frame.mesh) >= OPEN_LIPS * frame.iod:
