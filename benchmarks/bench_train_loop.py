@@ -5,8 +5,8 @@
 The stage's loop is `components.train.run.train_one_epoch` over the stage's own loader (identity
 batches, flip augmentation, one-cycle schedule, AMP scaler). The bare loop slices a pre-shuffled tensor
 into batches of the same size and runs forward, backward and the optimiser step, nothing else. Both
-train a fresh copy of the same network from the same seed on the same random 64 px faces; each figure
-is the median of several epochs after a warm-up epoch.
+train a fresh copy of the same network from the same seed on the same random 64 px faces; their epochs
+alternate (after a warm-up epoch each), and each figure is the median of its loop's epochs.
 """
 from __future__ import annotations
 
@@ -28,29 +28,31 @@ from components.train.run import make_loader, model_spec, train_one_epoch  # noq
 from models.fer import build_model  # noqa: E402
 
 
-def stage_epochs(params: TrainParams, x: np.ndarray, y: np.ndarray, groups: list[str], epochs: int, device) -> list:
+def stage_trainer(params: TrainParams, x: np.ndarray, y: np.ndarray, groups: list[str], epochs: int, device):
+    """(one epoch of the stage's loop -> images/s, its batch size)."""
     torch.manual_seed(0)
     spec = model_spec(params)
     model = build_model(params.model, 7, spec.channels, spec.size).to(device)
     loader = make_loader(x, y, groups, spec, params)
     optimizer = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=params.lr, total_steps=(epochs + 1) * len(loader))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=params.lr, total_steps=epochs * len(loader))
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
-    rates = []
-    for _ in range(epochs + 1):
+
+    def epoch() -> float:
         _, seen, seconds = train_one_epoch(model, loader, optimizer, scheduler, scaler, device, params)
-        rates.append(seen / seconds)
-    return rates[1:], loader.batch_sampler.identities_per_batch * 7 if params.batching == "identity" else params.batch_size
+        return seen / seconds
+    return epoch, loader.batch_sampler.identities_per_batch * 7 if params.batching == "identity" else params.batch_size
 
 
-def bare_epochs(params: TrainParams, x: np.ndarray, y: np.ndarray, batch: int, epochs: int, device) -> list:
+def bare_trainer(params: TrainParams, x: np.ndarray, y: np.ndarray, batch: int, device):
+    """One epoch of a bare loop over pre-shuffled tensors -> images/s."""
     torch.manual_seed(0)
     spec = model_spec(params)
     model = build_model(params.model, 7, spec.channels, spec.size).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     xs, ys = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-    rates = []
-    for _ in range(epochs + 1):
+
+    def epoch() -> float:
         model.train()
         order = torch.randperm(len(xs), device=device)
         start = time.perf_counter()
@@ -62,15 +64,30 @@ def bare_epochs(params: TrainParams, x: np.ndarray, y: np.ndarray, batch: int, e
             optimizer.step()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        rates.append(len(xs) / (time.perf_counter() - start))
-    return rates[1:]
+        return len(xs) / (time.perf_counter() - start)
+    return epoch
+
+
+def interleaved(stage, bare, epochs: int) -> tuple[list[float], list[float]]:
+    """A warm-up epoch of each, then epochs alternating which loop goes first, so that a slow spell of a
+    shared machine falls on both loops alike rather than on whichever ran second."""
+    stage(), bare()
+    stage_rates, bare_rates = [], []
+    for i in range(epochs):
+        if i % 2:
+            bare_rates.append(bare())
+            stage_rates.append(stage())
+        else:
+            stage_rates.append(stage())
+            bare_rates.append(bare())
+    return stage_rates, bare_rates
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="compact_cnn")
     ap.add_argument("--images", type=int, default=1400)
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--batch-size", type=int, default=32, help="32 as the demo run")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
@@ -80,8 +97,8 @@ def main() -> None:
     x = rng.rand(args.images, 1, 64, 64).astype(np.float32) * 2 - 1
     y = (np.arange(args.images) % 7).astype(np.int64)
     groups = [f"seed:{i // 7}" for i in range(args.images)]
-    stage, batch = stage_epochs(params, x, y, groups, args.epochs, device)
-    bare = bare_epochs(params, x, y, batch, args.epochs, device)
+    stage_epoch, batch = stage_trainer(params, x, y, groups, args.epochs + 1, device)
+    stage, bare = interleaved(stage_epoch, bare_trainer(params, x, y, batch, device), args.epochs)
     result = {"model": args.model, "device": args.device, "threads": torch.get_num_threads(), "batch": batch,
               "stage_images_per_s": round(statistics.median(stage), 1),
               "bare_images_per_s": round(statistics.median(bare), 1)}
