@@ -13,7 +13,7 @@ from components.expression.mesh_appearance import lip_gap
 from components.expression.mesh_fields import SUPPORTED_AUS, displacement, similarity_fit
 from components.expression.mesh_model import load_mesh_model
 from components.expression.mesh_eyes import opening
-from components.expression.mesh_warp import CALIBRATION, MeshWarpEditor
+from components.expression.mesh_warp import CALIBRATION, MeshWarpEditor, barycentric_transforms, triangulate
 from components.expression.targets import EMOTIONS, emotion_target
 
 
@@ -59,6 +59,19 @@ def test_similarity_fit_recovers_scale_and_rotation():
     angle = 0.3
     truth = 2.5 * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     assert np.allclose(similarity_fit(points, points @ truth.T + [5.0, -3.0]), truth)
+
+
+def test_point_location_matches_scipys_own_barycentric_transforms(face):
+    from scipy.spatial import Delaunay
+
+    points = np.vstack([detect_mesh(face[0])[:, :2], [[0, 0], [255, 0], [255, 255], [0, 255]]])
+    reference = Delaunay(points)
+    ours = barycentric_transforms(reference.points, reference.simplices)
+    assert np.allclose(ours, reference.transform, rtol=1e-9, atol=1e-9, equal_nan=True)
+    queries = np.random.RandomState(0).rand(4000, 2) * 255
+    assert np.array_equal(triangulate(points).find_simplex(queries), reference.find_simplex(queries))
+    flat = barycentric_transforms(np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]), np.array([[0, 1, 2]]))
+    assert np.isnan(flat).all()  # a degenerate triangle locates nothing, as in scipy
 
 
 def test_no_action_units_change_nothing(editor, face):
