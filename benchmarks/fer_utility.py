@@ -46,6 +46,8 @@ FACTORS: dict[str, tuple[dict, str]] = {
     "fixed_norm": ({"input_norm": "dataset"}, "the model's fixed mean/std instead of per-image standardisation"),
     "no_augment": ({"augment": "none"}, "no augmentation"),
     "label_smoothing": ({"label_smoothing": 0.1}, "label smoothing 0.1"),
+    "ema_0.99": ({"ema_decay": 0.99}, "keep a moving average of the weights (decay 0.99 per step)"),
+    "ema_0.995": ({"ema_decay": 0.995}, "keep a moving average of the weights (decay 0.995 per step)"),
     "input_96": ({"image_size": 96}, "96 px input instead of 64"),
     "epochs_15": ({"epochs": 15, "patience": 15}, "half the epochs"),
     "lr_5e-4": ({"lr": 5e-4}, "peak lr 5e-4"),

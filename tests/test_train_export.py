@@ -39,6 +39,22 @@ def test_resume_continues_from_the_last_epoch(toy_dataset, tmp_path):
         train(TrainParams(**dict(params, lr=1e-4)), toy_dataset, tmp_path)
 
 
+def test_a_moving_average_of_the_weights_is_what_is_kept_and_resumed(toy_dataset, tmp_path):
+    import torch
+
+    params = TrainParams(**dict(FAST, epochs=1, patience=1, ema_decay=0.5))
+    first = train(params, toy_dataset, tmp_path)
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    kept = torch.load(tmp_path / "model.pt", weights_only=True)["model_state"]  # epoch 1, the only one
+    averaged = {k.removeprefix("module."): v for k, v in last["averaged"].items() if k.startswith("module.")}
+    assert kept.keys() == averaged.keys()
+    assert all(torch.equal(kept[k], averaged[k]) for k in kept)
+    name = next(k for k, v in last["model_state"].items() if v.is_floating_point() and v.ndim > 1)
+    assert not torch.equal(kept[name], last["model_state"][name])  # an average, not the last step's weights
+    again = train(params, toy_dataset, tmp_path)  # nothing left to do: the average comes back from last.pt
+    assert again["train_loss"] == first["train_loss"]
+
+
 def test_au_model_reports_roc_auc(toy_dataset, tmp_path):
     train(TrainParams(**dict(FAST, task="au", au_units=[12], epochs=3)), toy_dataset, tmp_path / "m")
     evaluate(EvaluateParams(), toy_dataset, tmp_path / "e", model_dir=tmp_path / "m")

@@ -37,6 +37,9 @@ class TrainParams(StageParams):
     augment: Literal["none", "flip", "full"] = Field(
         "flip", description="training augmentation: none, flip, or full (flip, random resized crop, erasing)")
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="cross-entropy label smoothing")
+    ema_decay: float = Field(0.0, ge=0.0, lt=1.0,
+                             description="validate, keep and export an exponential moving average of the weights "
+                                         "(decay per step, e.g. 0.99); 0: the weights as trained")
     batching: Literal["random", "identity", "balanced"] = Field(
         "random", description="shuffled batches, batches of whole identities (all their expressions together), "
                               "or class-balanced sampling")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from components.common import storage
@@ -102,8 +103,9 @@ def make_loader(arrays: np.ndarray, targets: np.ndarray, groups: list[str], spec
 
 
 def train_one_epoch(model, loader, optimizer, scheduler, scaler, device, params: TrainParams,
-                    pos_weight=None) -> tuple[float, int, float]:
-    """One pass over the loader, the schedule stepped per batch: (mean loss, images, seconds)."""
+                    pos_weight=None, averaged: AveragedModel | None = None) -> tuple[float, int, float]:
+    """One pass over the loader, the schedule (and the weight average) stepped per batch:
+    (mean loss, images, seconds)."""
     model.train()
     use_amp = device.type == "cuda"
     t0, total, seen = time.perf_counter(), torch.zeros((), device=device), 0
@@ -118,6 +120,8 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, device, params:
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
+        if averaged is not None:
+            averaged.update_parameters(model)
         total += loss.detach() * len(x)  # no .item() per step: it would wait for the device
         seen += len(x)
     return float(total) / max(seen, 1), seen, time.perf_counter() - t0
@@ -154,6 +158,7 @@ class Training:
     loader: DataLoader
     meta: dict
     pos_weight: torch.Tensor | None = None
+    averaged: AveragedModel | None = None  # the weights' moving average, when params.ema_decay > 0
     epoch: int = 0
     best: float = -1.0
     stale: int = 0
@@ -195,7 +200,15 @@ def build_training(params: TrainParams, spec: PreprocessSpec, in_dir: Path, out:
     if params.task != "emotion":  # class re-weighting for rare AUs
         positives = train_y.sum(0)
         pos_weight = torch.as_tensor((len(train_y) - positives) / np.maximum(positives, 1), device=device)
-    return Training(model, optimizer, scheduler, scaler, loader, meta, pos_weight)
+    averaged = None
+    if params.ema_decay > 0:  # batch-norm statistics are averaged with the weights they belong to
+        averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(params.ema_decay), use_buffers=True)
+    return Training(model, optimizer, scheduler, scaler, loader, meta, pos_weight, averaged)
+
+
+def trained_model(training: Training) -> torch.nn.Module:
+    """The network validated, kept and exported: the weights' moving average where there is one."""
+    return training.averaged.module if training.averaged is not None else training.model
 
 
 def save_checkpoint(out: Path, training: Training) -> None:
@@ -203,7 +216,8 @@ def save_checkpoint(out: Path, training: Training) -> None:
     _save(out / "last.pt", {"model_state": training.model.state_dict(), "optimizer": training.optimizer.state_dict(),
                             "scheduler": training.scheduler.state_dict(), "rng": torch.get_rng_state(),
                             "epoch": training.epoch, "best": training.best, "stale": training.stale,
-                            "params": training.meta["params"]})
+                            "params": training.meta["params"],
+                            **({"averaged": training.averaged.state_dict()} if training.averaged is not None else {})})
 
 
 def resume(out: Path, training: Training) -> None:
@@ -215,6 +229,8 @@ def resume(out: Path, training: Training) -> None:
         training.model.load_state_dict(state["model_state"])
         training.optimizer.load_state_dict(state["optimizer"])
         training.scheduler.load_state_dict(state["scheduler"])
+        if training.averaged is not None:
+            training.averaged.load_state_dict(state["averaged"])
         torch.set_rng_state(state["rng"])
         training.epoch, training.best, training.stale = int(state["epoch"]), float(state["best"]), int(state["stale"])
         log.info("resuming training after epoch %d (best validation %.4f)", training.epoch, training.best)
@@ -232,9 +248,9 @@ def fit(training: Training, params: TrainParams, val_x: np.ndarray, val_y: np.nd
                 break
             mean_loss, seen, seconds = train_one_epoch(training.model, training.loader, training.optimizer,
                                                        training.scheduler, training.scaler, device, params,
-                                                       training.pos_weight)
+                                                       training.pos_weight, training.averaged)
             telemetry.observe_seconds(seen, seconds / max(seen, 1))
-            val = validation_score(predict(training.model, val_x, device), val_y, params)
+            val = validation_score(predict(trained_model(training), val_x, device), val_y, params)
             improved = val["score"] > training.best
             training.epoch = epoch
             training.best, training.stale = (val["score"], 0) if improved else (training.best, training.stale + 1)
@@ -243,8 +259,8 @@ def fit(training: Training, params: TrainParams, val_x: np.ndarray, val_y: np.nd
                                       **{f"val_{k}": v for k, v in val.items()}}) + "\n")
             history.flush()
             if improved:
-                _save(out / "model.pt", {"model_state": training.model.state_dict(), **training.meta, "epoch": epoch,
-                                         "val": val})
+                _save(out / "model.pt", {"model_state": trained_model(training).state_dict(), **training.meta,
+                                         "epoch": epoch, "val": val})
             save_checkpoint(out, training)
 
 
@@ -271,7 +287,7 @@ def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     resume(out, training)
     fit(training, params, val_x, val_y, device, out, stage.telemetry)
     write_split(out, params, train_s, val_s, test_s)
-    fit_summary = fit_check(training.model, train_x, train_y, device, params)
+    fit_summary = fit_check(trained_model(training), train_x, train_y, device, params)
     counts = {"epochs_run": training.epoch, "best_val_score": training.best, "train_samples": len(train_s),
               "val_samples": len(val_s), "test_samples": len(test_s), "problems": len(problems), **fit_summary}
     stage.finish(counts, problems=problems[:1000], preprocess=json.loads(spec.to_json()))
