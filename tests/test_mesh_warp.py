@@ -9,7 +9,7 @@ from components.common.face_mesh import (LEFT_IRIS, LEFT_LOWER_LID, LEFT_UPPER_L
 from components.common.faces import FaceDetector, align
 from components.common.landmarks import detect_on_aligned
 from components.expression.editors import EditRejected
-from components.expression.mesh_appearance import lip_gap
+from components.expression.mesh_appearance import keep_own_teeth, lip_gap
 from components.expression.mesh_fields import SUPPORTED_AUS, displacement, similarity_fit
 from components.expression.mesh_model import load_mesh_model
 from components.expression.mesh_eyes import opening
@@ -93,6 +93,34 @@ def test_smile_lifts_the_lip_corners_and_keeps_the_frame_outside_the_face(editor
     ring[~prepared.outside] = 1
     outside = cv2.dilate(ring, np.ones((3, 3), np.uint8)) == 0
     assert outside.sum() > 1000 and np.array_equal(edit.image[outside], crop[outside])
+
+
+def test_a_smile_that_shows_teeth_keeps_them_on_the_skull_and_the_jaw_when_the_jaw_drops(editor, face):
+    crop, landmarks = face  # the astronaut smiles with her teeth showing
+    prepared = editor.prepare(crop, landmarks)
+    mesh, iod = prepared.frame.mesh[:, :2], prepared.frame.iod
+    assert lip_gap(prepared.frame.mesh) > 0.1 * iod
+    x, half = int(round(mesh[13, 0])), int(0.06 * iod)
+    before = crop.mean(2)
+    # The jaw alone (the lower lip and chin down by a fifth of the IOD): the upper half of the old
+    # opening stays where it was, the lower half rides down with the chin.
+    drop = np.zeros_like(mesh)
+    drop[[i for i in range(len(mesh)) if mesh[i, 1] > (mesh[13, 1] + mesh[14, 1]) / 2], 1] = int(0.2 * iod)
+    kept_image, kept = keep_own_teeth(np.zeros_like(crop), crop, mesh, mesh + drop, iod)
+    rows = slice(int(mesh[13, 1] + 0.04 * iod), int((mesh[13, 1] + mesh[14, 1]) / 2 - 0.01 * iod))
+    upper = rows, slice(x - half, x + half)
+    assert before[upper].mean() > 180 and (kept[upper] > 0.95).all()
+    assert np.abs(kept_image[upper].astype(int) - crop[upper]).mean() < 3
+    lower_rows = slice(int(mesh[14, 1] - 0.06 * iod), int(mesh[14, 1] - 0.03 * iod))
+    moved = slice(lower_rows.start + int(0.2 * iod), lower_rows.stop + int(0.2 * iod))
+    narrow = slice(x - half // 2, x + half // 2)  # away from the feathered corners of the opening
+    assert np.abs(kept_image[moved, narrow].astype(int) - crop[lower_rows, narrow]).mean() < 4
+    # The editor's surprise: her lower incisors ride down with the chin instead of a dark cavity there.
+    edit = editor.edit(prepared, crop, emotion_target("surprise", 1.0).aus)
+    jaw = float(edit.landmarks[8, 1] - landmarks[8, 1])  # where the warp took the chin
+    assert jaw > 0.15 * iod
+    lower = slice(lower_rows.start + int(jaw), lower_rows.stop + int(jaw)), slice(x - half, x + half)
+    assert before[lower_rows, x - half:x + half].mean() > 150 and edit.image.mean(2)[lower].mean() > 120
 
 
 def test_surprise_opens_the_jaw_onto_a_shaded_mouth_not_stretched_lips(editor, grace_hopper_path):

@@ -163,6 +163,48 @@ def teeth_colour(crop: np.ndarray, src: np.ndarray) -> np.ndarray:
     return np.minimum(225.0 * brightness * tint, 252.0)
 
 
+def own_teeth_colour(crop: np.ndarray, src: np.ndarray, iod: float) -> np.ndarray | None:
+    """The colour of the teeth a parted mouth already shows (the brightest quarter of its opening), so
+    that teeth painted beside them match; None where the opening shows no teeth (darker than the skin's
+    teeth colour would be by a fifth or more)."""
+    if lip_gap(src) < OPEN_LIPS * iod:
+        return None
+    pixels = crop[mouth_mask(crop.shape[:2], src, iod) > 0.9].astype(np.float32)
+    if len(pixels) < 8:
+        return None
+    bright = pixels[pixels.mean(1) >= np.percentile(pixels.mean(1), 75)]
+    own = np.median(bright, axis=0)
+    return own if own.mean() >= 0.8 * teeth_colour(crop, src).mean() else None
+
+
+def keep_own_teeth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                   iod: float) -> tuple[np.ndarray, np.ndarray]:
+    """A mouth that was already open keeps what it showed, where the teeth belong: the part of the old
+    opening above the gap's middle (upper teeth) stays with the skull, the part below (lower teeth)
+    moves with the chin, and either shows only inside the edited opening. The warp would stretch them
+    with the lips instead (teeth drawn into bars, or a black hole where the jaw dropped). Returns the
+    image and the kept coverage (0-1) that `paint_mouth` leaves alone."""
+    h, w = image.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    upper, lower = zip(*_LIP_PAIRS)
+    middle = (src[list(upper)] + src[list(lower)]) / 2
+    order = np.argsort(middle[:, 0])
+    split = np.interp(xs, middle[order, 0], middle[order, 1])
+    soft = max(0.5, 0.01 * iod)
+    below = np.clip((ys - split) / soft + 0.5, 0.0, 1.0)
+    before = mouth_mask((h, w), src, iod)
+    jaw = dst[CHIN] - src[CHIN]
+    shift = np.float32([[1, 0, jaw[0]], [0, 1, jaw[1]]])
+    on_jaw = cv2.warpAffine(before * below, shift, (w, h), flags=cv2.INTER_LINEAR)
+    jaw_pixels = cv2.warpAffine(crop, shift, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    after = mouth_mask((h, w), dst, iod)
+    skull_kept, jaw_kept = before * (1 - below) * after, on_jaw * after
+    kept = np.clip(skull_kept + jaw_kept, 0.0, 1.0)
+    out = image.astype(np.float32) * (1 - kept[..., None]) + crop.astype(np.float32) * skull_kept[..., None] + \
+        jaw_pixels.astype(np.float32) * jaw_kept[..., None]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8), kept
+
+
 def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray, iod: float,
                 kept: np.ndarray | float = 0.0) -> np.ndarray:
     """Fill the opening between the edited inner lips (see `_painted_interior`). `kept` (0-1) marks
@@ -194,7 +236,8 @@ def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.nd
                    offset,
                    max(0.0, float(dst[CHIN, 1] - src[CHIN, 1])), iod)
     lip = _lip_colour(crop, src)
-    colour = _painted_interior(box, lip, teeth_colour(crop, src), feather)
+    own = own_teeth_colour(crop, src, iod)
+    colour = _painted_interior(box, lip, teeth_colour(crop, src) if own is None else own, feather)
     painted = image[y0:y1, x0:x1].astype(np.float32) * (1 - mask[..., None]) + colour * mask[..., None]
     out = image.copy()
     out[y0:y1, x0:x1] = np.clip(painted + 0.5, 0, 255).astype(np.uint8)

@@ -18,7 +18,7 @@ from components.common.face_mesh import MeshError, detect_mesh, head_pose
 
 from .au_warp import Edit
 from .editors import EditRejected
-from .mesh_appearance import OPEN_LIPS, fold_shading, lip_gap, mouth_mask, paint_mouth
+from .mesh_appearance import OPEN_LIPS, fold_shading, keep_own_teeth, lip_gap, paint_mouth
 from .mesh_eyes import follow_lids, keep_eyeballs
 from .mesh_fields import FaceFrame, displacement, face_frame
 from .mesh_model import MeshModel, load_mesh_model
@@ -194,14 +194,9 @@ class MeshWarpEditor:
         if self.appearance:
             out = fold_shading(out, ratio, frame.iod)
         out = keep_eyeballs(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, map_x, map_y)
-        # Keep what a parted mouth already showed, unless the warp stretched it.
         kept = 0.0
-        if lip_gap(frame.mesh) >= OPEN_LIPS * frame.iod:
-            kept = cv2.remap(mouth_mask((h, w), frame.mesh[:, :2], frame.iod), map_x, map_y, cv2.INTER_LINEAR)
-            # Widening is fine (a smile); vertical stretching pulls teeth into bars, so paint there instead.
-            # source rows per output row (< 0.5: a 2x stretch), smoothed over the warp grid's cells
-            vertical_scale = cv2.GaussianBlur(np.gradient(map_y, axis=0), (0, 0), 0.02 * frame.iod)
-            kept *= np.clip((vertical_scale - 0.4) / 0.25, 0.0, 1.0)
+        if lip_gap(frame.mesh) >= OPEN_LIPS * frame.iod:  # the face's own teeth stay with skull and jaw
+            out, kept = keep_own_teeth(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod)
         out = paint_mouth(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, kept)
         out[face.outside] = crop[face.outside]
         vertices, weights = face.landmarks_in_mesh
