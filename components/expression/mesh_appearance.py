@@ -183,11 +183,8 @@ def keep_own_teeth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np
     opening above the gap's middle (upper teeth) stays with the skull, the part below (lower teeth)
     moves with the chin, and either shows only inside the edited opening. The warp would stretch them
     with the lips instead (teeth drawn into bars, or a black hole where the jaw dropped). Returns the
-    image and the kept coverage (0-1) that `paint_mouth` leaves alone. An opening that shows no teeth
-    keeps nothing: painted teeth beside its kept dark middle would stand alone at the corners."""
+    image and the kept coverage (0-1) that `paint_mouth` leaves alone."""
     h, w = image.shape[:2]
-    if own_teeth_colour(crop, src, iod) is None:
-        return image, np.zeros((h, w), np.float32)
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     upper, lower = zip(*_LIP_PAIRS)
     middle = (src[list(upper)] + src[list(lower)]) / 2
