@@ -179,7 +179,7 @@ def own_teeth_colour(crop: np.ndarray, src: np.ndarray, iod: float) -> np.ndarra
 
 def keep_own_teeth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray,
                    iod: float) -> tuple[np.ndarray, np.ndarray]:
-    """A mouth that was already open keeps what it showed, where the teeth belong: the part of the old
+    """A mouth that was already open with its teeth showing keeps them where they belong: the part of the old
     opening above the gap's middle (upper teeth) stays with the skull, the part below (lower teeth)
     moves with the chin, and either shows only inside the edited opening. The warp would stretch them
     with the lips instead (teeth drawn into bars, or a black hole where the jaw dropped). Returns the
@@ -208,7 +208,8 @@ def keep_own_teeth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np
 def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray, iod: float,
                 kept: np.ndarray | float = 0.0) -> np.ndarray:
     """Fill the opening between the edited inner lips (see `_painted_interior`). `kept` (0-1) marks
-    pixels the warp carried over from a mouth that was already open (real teeth stay real)."""
+    pixels kept from a mouth that was already open (`keep_own_teeth`, or the dark opening as the warp
+    carried it): real teeth stay real, and painted teeth take their colour."""
     upper, lower = dst[list(INNER_UPPER_LIP)], dst[list(INNER_LOWER_LIP)]
     if lip_gap(dst) - lip_gap(src) < 0.015 * iod:
         return image
