@@ -206,10 +206,11 @@ def keep_own_teeth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np
 
 
 def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray, iod: float,
-                kept: np.ndarray | float = 0.0) -> np.ndarray:
+                kept: np.ndarray | float = 0.0, own_teeth: np.ndarray | None = None) -> np.ndarray:
     """Fill the opening between the edited inner lips (see `_painted_interior`). `kept` (0-1) marks
     pixels kept from a mouth that was already open (`keep_own_teeth`, or the dark opening as the warp
-    carried it): real teeth stay real, and painted teeth take their colour."""
+    carried it); painted teeth take the colour of the face's own (`own_teeth_colour`) where it shows
+    them."""
     upper, lower = dst[list(INNER_UPPER_LIP)], dst[list(INNER_LOWER_LIP)]
     if lip_gap(dst) - lip_gap(src) < 0.015 * iod:
         return image
@@ -237,8 +238,7 @@ def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.nd
                    offset,
                    max(0.0, float(dst[CHIN, 1] - src[CHIN, 1])), iod)
     lip = _lip_colour(crop, src)
-    own = own_teeth_colour(crop, src, iod)
-    colour = _painted_interior(box, lip, teeth_colour(crop, src) if own is None else own, feather)
+    colour = _painted_interior(box, lip, teeth_colour(crop, src) if own_teeth is None else own_teeth, feather)
     painted = image[y0:y1, x0:x1].astype(np.float32) * (1 - mask[..., None]) + colour * mask[..., None]
     out = image.copy()
     out[y0:y1, x0:x1] = np.clip(painted + 0.5, 0, 255).astype(np.uint8)

@@ -207,13 +207,14 @@ class MeshWarpEditor:
         if self.appearance:
             out = fold_shading(out, ratio, frame.iod)
         out = keep_eyeballs(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, map_x, map_y)
-        kept = 0.0
+        kept, own_teeth = 0.0, None
         if lip_gap(frame.mesh) >= OPEN_LIPS * frame.iod:
-            if own_teeth_colour(crop, frame.mesh[:, :2], frame.iod) is not None:  # they stay with skull and jaw
+            own_teeth = own_teeth_colour(crop, frame.mesh[:, :2], frame.iod)
+            if own_teeth is not None:  # they stay with skull and jaw
                 out, kept = keep_own_teeth(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod)
             else:
                 kept = _carried_opening(frame, map_x, map_y)
-        out = paint_mouth(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, kept)
+        out = paint_mouth(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, kept, own_teeth)
         out[face.outside] = crop[face.outside]
         vertices, weights = face.landmarks_in_mesh
         return Edit(out, frame.landmarks + np.einsum("ni,nij->nj", weights, moves[vertices]))
