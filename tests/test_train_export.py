@@ -147,6 +147,50 @@ def test_identity_batches_keep_identities_whole():
     assert list(again) == epochs[0]
 
 
+def test_sharpness_jitter_blurs_or_sharpens_each_face_by_its_own_amount():
+    import torch
+    from torchvision.transforms.v2 import functional as F
+
+    from components.train.data import SharpnessJitter
+
+    faces = torch.randn(6, 1, 64, 64)
+    blur = SharpnessJitter(standardise=False, sigma=(1.0, 1.0), amount=(-1.0, -1.0), noise=0.0)
+    assert torch.allclose(blur(faces), torch.stack([F.gaussian_blur(f, [5, 5], [1.0]) for f in faces]), atol=1e-5)
+    sharpen = SharpnessJitter(standardise=False, sigma=(1.0, 1.0), amount=(1.0, 1.0), noise=0.0)
+    edges = lambda x: (x[..., 1:] - x[..., :-1]).abs().mean().item()  # noqa: E731
+    assert edges(sharpen(faces)) > edges(faces) > edges(blur(faces))
+    torch.manual_seed(0)
+    jittered = SharpnessJitter(standardise=True)(faces)
+    # Each face keeps zero mean and unit variance, as per-image standardisation gives serving.
+    assert torch.allclose(jittered.mean(dim=(2, 3)), torch.zeros(6, 1), atol=1e-4)
+    assert torch.allclose(jittered.std(dim=(2, 3)), torch.ones(6, 1), atol=1e-4)
+    torch.manual_seed(0)
+    assert torch.equal(SharpnessJitter(standardise=True)(faces), jittered)
+
+
+def test_mixup_blends_images_and_losses_by_one_share_per_batch():
+    import torch
+
+    from components.train.run import batch_loss, mixup_pairs
+
+    assert mixup_pairs(8, 0.0, "cpu") == (None, 1.0)  # off: the batch as it is
+    torch.manual_seed(0)
+    partner, share = mixup_pairs(8, 0.2, "cpu")
+    assert sorted(partner.tolist()) == list(range(8)) and 0.0 <= share <= 1.0
+    torch.manual_seed(0)
+    assert torch.equal(mixup_pairs(8, 0.2, "cpu")[0], partner)  # seeded like the rest of training
+    logits = torch.randn(8, len(CLASSES))
+    hard = batch_loss(logits, torch.arange(8) % 3, TrainParams(classes=CLASSES))
+    assert torch.isclose(hard, torch.nn.functional.cross_entropy(logits, torch.arange(8) % 3))
+
+
+@pytest.mark.parametrize("task", ["emotion", "au"])
+def test_training_with_mixup_and_sharpness_jitter_still_fits(toy_dataset, tmp_path, task):
+    counts = train(TrainParams(**dict(FAST, task=task, au_units=[12], mixup=0.4, augment="sharpness")),
+                   toy_dataset, tmp_path)
+    assert counts["epochs_run"] == FAST["epochs"] and counts.get("learned", True)
+
+
 def test_fit_check_says_when_nothing_was_learned(trained, caplog):
     import torch
 

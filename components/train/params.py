@@ -34,9 +34,13 @@ class TrainParams(StageParams):
     input_norm: Literal["dataset", "per_image"] = Field(
         "dataset", description="input normalisation: the model's fixed mean/std, or each image to zero mean and "
                                "unit variance (robust to a photo's exposure and contrast)")
-    augment: Literal["none", "flip", "full"] = Field(
-        "flip", description="training augmentation: none, flip, or full (flip, random resized crop, erasing)")
+    augment: Literal["none", "flip", "full", "sharpness"] = Field(
+        "flip", description="training augmentation: none, flip, full (flip, random resized crop, erasing), or "
+                            "sharpness (flip, each face randomly blurred or sharpened, a little noise)")
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="cross-entropy label smoothing")
+    mixup: float = Field(0.0, ge=0.0, le=10.0,
+                         description="mixup: blend each batch with itself shuffled, by a share drawn from "
+                                     "Beta(mixup, mixup), and the loss by the same share (e.g. 0.2); 0: off")
     ema_decay: float = Field(0.0, ge=0.0, lt=1.0,
                              description="validate, keep and export an exponential moving average of the weights "
                                          "(decay per step, e.g. 0.99); 0: the weights as trained")

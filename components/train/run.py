@@ -102,6 +102,21 @@ def make_loader(arrays: np.ndarray, targets: np.ndarray, groups: list[str], spec
                       generator=torch.Generator().manual_seed(params.seed))
 
 
+def batch_loss(logits, y, params: TrainParams, pos_weight=None):
+    if params.task == "emotion":
+        return F.cross_entropy(logits, y, label_smoothing=params.label_smoothing)
+    return F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
+
+
+def mixup_pairs(n: int, alpha: float, device) -> tuple[torch.Tensor | None, float]:
+    """Mixup (Zhang et al. 2018): each image blended with a random partner from the batch by a share drawn
+    from Beta(alpha, alpha), and the loss blended by the same share. (None, 1) when off."""
+    if alpha <= 0 or n < 2:
+        return None, 1.0
+    share = float(torch.distributions.Beta(alpha, alpha).sample())
+    return torch.randperm(n).to(device), share
+
+
 def train_one_epoch(model, loader, optimizer, scheduler, scaler, device, params: TrainParams,
                     pos_weight=None, averaged: AveragedModel | None = None) -> tuple[float, int, float]:
     """One pass over the loader, the schedule (and the weight average) stepped per batch:
@@ -111,10 +126,14 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, device, params:
     t0, total, seen = time.perf_counter(), torch.zeros((), device=device), 0
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        partner, share = mixup_pairs(len(x), params.mixup, device)
+        if partner is not None:
+            x = share * x + (1 - share) * x[partner]
         with torch.autocast(device.type, enabled=use_amp):
             logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=params.label_smoothing) \
-                if params.task == "emotion" else F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
+            loss = batch_loss(logits, y, params, pos_weight)
+            if partner is not None:
+                loss = share * loss + (1 - share) * batch_loss(logits, y[partner], params, pos_weight)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
