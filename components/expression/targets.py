@@ -22,9 +22,10 @@ Prototypes = dict[str, dict[int, float]]
 # Where an editor's rendering needs other AU weights than the shared prototypes to read as the emotion
 # (calibrated on real and GAN neutral faces with independent classifiers: README, "mesh_warp"). mesh_warp's
 # anger glares less (AU5) under lower brows (AU4); au_warp's anger reads worse with that change. Its sad
-# droops the upper lids a little (AU43, which only mesh_warp renders).
+# droops the upper lids a little (AU43, which only mesh_warp renders); its smile pulls the lip corners a
+# little further (AU12 1.1: more classifiers read it on GAN faces, and the same person stays).
 EDITOR_PROTOTYPE_CHANGES: dict[str, Prototypes] = {
-    "mesh_warp": {"anger": {4: 1.3, 5: 0.4}, "sad": {43: 0.2}},
+    "mesh_warp": {"anger": {4: 1.3, 5: 0.4}, "sad": {43: 0.2}, "happy": {12: 1.1}},
 }
 
 
