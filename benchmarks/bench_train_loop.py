@@ -1,12 +1,14 @@
 """Training throughput: the train stage's loop against a bare PyTorch loop, same model and batch, side by side.
 
     .venv/bin/python benchmarks/bench_train_loop.py [--model compact_cnn] [--images 1400] [--device cpu]
+        [--augment flip] [--mixup 0]
 
-The stage's loop is `components.train.run.train_one_epoch` over the stage's own loader (identity
-batches, flip augmentation, one-cycle schedule, AMP scaler). The bare loop slices a pre-shuffled tensor
-into batches of the same size and runs forward, backward and the optimiser step, nothing else. Both
-train a fresh copy of the same network from the same seed on the same random 64 px faces; their epochs
-alternate (after a warm-up epoch each), and each figure is the median of its loop's epochs.
+The stage's loop is `components.train.run.train_one_epoch` over the stage's own loader (shuffled
+batches, flip augmentation or --augment's, --mixup, one-cycle schedule, AMP scaler). The bare loop
+slices a pre-shuffled tensor into batches of the same size and runs forward, backward and the
+optimiser step, nothing else. Both train a fresh copy of the same network from the same seed on the
+same random 64 px faces; their epochs alternate (after a warm-up epoch each), and each figure is the
+median of its loop's epochs.
 """
 from __future__ import annotations
 
@@ -90,16 +92,20 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--batch-size", type=int, default=32, help="32 as the demo run")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--augment", default="flip", help="the stage loop's augmentation (the demo's: sharpness)")
+    ap.add_argument("--mixup", type=float, default=0.0, help="the stage loop's mixup (the demo's: 0.2)")
     args = ap.parse_args()
     device = torch.device(args.device)
-    params = TrainParams(model=args.model, device=args.device, batch_size=args.batch_size)
+    params = TrainParams(model=args.model, device=args.device, batch_size=args.batch_size, augment=args.augment,
+                         mixup=args.mixup)
     rng = np.random.RandomState(0)
     x = rng.rand(args.images, 1, 64, 64).astype(np.float32) * 2 - 1
     y = (np.arange(args.images) % 7).astype(np.int64)
     groups = [f"seed:{i // 7}" for i in range(args.images)]
     stage_epoch, batch = stage_trainer(params, x, y, groups, args.epochs + 1, device)
     stage, bare = interleaved(stage_epoch, bare_trainer(params, x, y, batch, device), args.epochs)
-    result = {"model": args.model, "device": args.device, "threads": torch.get_num_threads(), "batch": batch,
+    result = {"model": args.model, "augment": args.augment, "mixup": args.mixup, "device": args.device,
+              "threads": torch.get_num_threads(), "batch": batch,
               "stage_images_per_s": round(statistics.median(stage), 1),
               "bare_images_per_s": round(statistics.median(bare), 1)}
     result["stage_over_bare"] = round(result["stage_images_per_s"] / result["bare_images_per_s"], 3)

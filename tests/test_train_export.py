@@ -285,3 +285,25 @@ def test_per_image_standardisation_ignores_exposure_and_travels_with_the_model(a
     assert PreprocessSpec.from_json(per_image.to_json()) == per_image
     old = '{"grey": true, "mean": [0.5], "size": 64, "std": [0.5]}'  # a model written before the option
     assert PreprocessSpec.from_json(old) == fixed
+
+
+def test_equalised_input_gives_a_soft_face_the_local_contrast_of_a_sharp_one(astronaut):
+    import cv2
+
+    face = astronaut[20:220, 150:350]
+    # A soft, flat copy: blurred and its local detail halved around a smooth base.
+    base = cv2.GaussianBlur(face, (0, 0), 6).astype(float)
+    soft = np.clip(base + 0.4 * (cv2.GaussianBlur(face, (0, 0), 1.0) - base), 0, 255).astype(np.uint8)
+    per_image = PreprocessSpec(64, True, (0.5,), (0.5,), standardise=True)
+    equalised = PreprocessSpec(64, True, (0.5,), (0.5,), standardise=True, equalise=True)
+
+    def detail(x):  # mean absolute difference between neighbouring pixels
+        return float(np.abs(np.diff(x, axis=-1)).mean())
+
+    sharp_plain, soft_plain = preprocess([face, soft], per_image)
+    sharp_eq, soft_eq = preprocess([face, soft], equalised)
+    assert detail(soft_eq) / detail(sharp_eq) > detail(soft_plain) / detail(sharp_plain)
+    assert abs(float(soft_eq.mean())) < 1e-4 and abs(float(soft_eq.std()) - 1) < 1e-3
+    assert PreprocessSpec.from_json(equalised.to_json()) == equalised
+    colour = PreprocessSpec(64, False, (0.5,) * 3, (0.5,) * 3, equalise=True)
+    assert preprocess([face, face[..., 0]], colour).shape == (2, 3, 64, 64)  # colour and grey photos alike

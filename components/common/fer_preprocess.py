@@ -22,6 +22,9 @@ class PreprocessSpec:
     # Per-image standardisation (zero mean, unit variance per channel) instead of the fixed mean/std:
     # the model then sees the same input whatever the photo's exposure and contrast.
     standardise: bool = False
+    # Local histogram equalisation (CLAHE) of the face's lightness before scaling: a soft, low-contrast
+    # face and a sharp studio photo reach the network with the same local contrast.
+    equalise: bool = False
 
     @property
     def channels(self) -> int:
@@ -34,7 +37,8 @@ class PreprocessSpec:
     def from_json(cls, text: str | dict) -> "PreprocessSpec":
         data = json.loads(text) if isinstance(text, str) else dict(text)
         return cls(int(data["size"]), bool(data["grey"]), tuple(data["mean"]), tuple(data["std"]),
-                   bool(data.get("standardise", False)))  # older models: the fixed mean/std
+                   bool(data.get("standardise", False)),  # older models: the fixed mean/std
+                   bool(data.get("equalise", False)))
 
 
 # The input each FER network is trained on by default (size, grey, mean, std).
@@ -43,6 +47,16 @@ DEFAULT_SPECS = {
     "simple_cnn": PreprocessSpec(64, True, (0.5,), (0.5,)),
     "resnet18": PreprocessSpec(112, False, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
+
+
+def equalise_lightness(image: np.ndarray) -> np.ndarray:
+    """CLAHE on a uint8 grey image, or on the L channel of an RGB one (hue and saturation kept)."""
+    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4))  # 4x4 tiles: eyes, brows, mouth apart at 64 px
+    if image.ndim == 2:
+        return clahe.apply(image)
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
+    lab[..., 0] = clahe.apply(lab[..., 0])
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
 def preprocess(images: list[np.ndarray], spec: PreprocessSpec) -> np.ndarray:
@@ -57,10 +71,11 @@ def preprocess(images: list[np.ndarray], spec: PreprocessSpec) -> np.ndarray:
         x = cv2.resize(image, (spec.size, spec.size), interpolation=interp)
         if spec.grey:
             x = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) if x.ndim == 3 else x
-            x = x[None]
         else:
             x = np.repeat(x[..., None], 3, axis=2) if x.ndim == 2 else x
-            x = x.transpose(2, 0, 1)
+        if spec.equalise:
+            x = equalise_lightness(x)
+        x = x[None] if spec.grey else x.transpose(2, 0, 1)
         x = x.astype(np.float32) / 255.0
         if spec.standardise:
             centred = x - x.mean(axis=(1, 2), keepdims=True)

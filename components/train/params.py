@@ -31,9 +31,10 @@ class TrainParams(StageParams):
     optimizer: Literal["adamw", "adam"] = Field("adamw", description="optimizer")
     lr: float = Field(2e-3, gt=0, le=1.0, description="peak learning rate (one-cycle schedule over all steps)")
     weight_decay: float = Field(1e-4, ge=0, description="weight decay")
-    input_norm: Literal["dataset", "per_image"] = Field(
-        "dataset", description="input normalisation: the model's fixed mean/std, or each image to zero mean and "
-                               "unit variance (robust to a photo's exposure and contrast)")
+    input_norm: Literal["dataset", "per_image", "equalised"] = Field(
+        "dataset", description="input normalisation: the model's fixed mean/std; each image to zero mean and "
+                               "unit variance (robust to a photo's exposure and contrast); or equalised, local "
+                               "histogram equalisation (CLAHE) first, then per image (robust to local contrast)")
     augment: Literal["none", "flip", "full", "sharpness"] = Field(
         "flip", description="training augmentation: none, flip, full (flip, random resized crop, erasing), or "
                             "sharpness (flip, each face randomly blurred or sharpened, a little noise)")

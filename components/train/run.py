@@ -43,7 +43,8 @@ log = logging.getLogger("fersynth.train")
 def model_spec(params: TrainParams) -> PreprocessSpec:
     base = DEFAULT_SPECS[params.model]
     return PreprocessSpec(params.image_size or base.size, base.grey, base.mean, base.std,
-                          standardise=params.input_norm == "per_image")
+                          standardise=params.input_norm in ("per_image", "equalised"),
+                          equalise=params.input_norm == "equalised")
 
 
 def training_targets(samples: list[Sample], params: TrainParams) -> np.ndarray:
