@@ -165,3 +165,41 @@ def test_select_can_keep_whole_identities(adapted, tmp_path):
     kept = Counter(identity_key(r) for r in read_manifest(tmp_path))
     assert kept and all(kept[ident] == eligible[ident] for ident in kept)  # nobody kept in part
     assert sum(kept.values()) <= k < sum(eligible.values())  # top_k left someone out, whole
+
+
+def test_images_of_a_face_that_is_not_at_rest_are_left_out(adapted, tmp_path):
+    from components.annotate.neutral import not_at_rest
+    from components.common.landmarks import eye_centres
+
+    rows = read_manifest(adapted)
+    at_rest = np.array(rows[0]["landmarks68"], float)  # a generated face, its mouth then put at rest:
+    at_rest[[65, 66, 67]] = at_rest[[63, 62, 61]]  # lips closed
+    at_rest[[48, 54], 1] = at_rest[62, 1]  # corners level with the seam
+    assert not_at_rest(at_rest, 0.06) is None
+    iod = float(np.linalg.norm(np.subtract(*eye_centres(at_rest))))
+    talking = at_rest.copy()
+    talking[[65, 66, 67], 1] += 0.15 * iod  # the lower inner lip drops
+    assert "mouth open" in not_at_rest(talking, 0.06)
+    smiling = at_rest.copy()
+    smiling[[48, 54], 1] -= 0.12 * iod  # both corners rise
+    assert "corners raised" in not_at_rest(smiling, 0.06)
+
+    # In the stage: one seed's face talks; its images, unedited and edited, are left out with the reason.
+    flow = tmp_path / "in"
+    shutil.copytree(adapted, flow)
+    seed = rows[0]["seed"]
+    for row in rows:
+        row["landmarks68"] = (talking if row["seed"] == seed else at_rest).round(2).tolist()
+    write_manifest(flow, rows)
+    counts = annotate_run(AnnotateParams(), flow, tmp_path / "out")
+    labelled = read_manifest(tmp_path / "out")
+    talking_rows = sum(r["seed"] == seed for r in rows)
+    assert talking_rows >= 3 and not any(r["seed"] == seed for r in labelled)
+    assert counts["rejected"] == {"source_not_neutral": talking_rows}
+    assert len(labelled) == len(rows) - talking_rows
+    assert {r["target_emotion"] for r in labelled} == set(EMOTIONS)
+    # A person's seed list is trusted over the measurement, and 0 turns the check off.
+    seed_list = tmp_path / "seeds.yaml"
+    seed_list.write_text(f"seeds:\n  {seed}: {{emotion: neutral}}\n")
+    assert annotate_run(AnnotateParams(seed_list=str(seed_list)), flow, tmp_path / "out2")["rejected"] == {}
+    assert annotate_run(AnnotateParams(neutral_mouth_limit=0), flow, tmp_path / "out3")["rejected"] == {}

@@ -25,6 +25,7 @@ from components.common.facs import EMOTIONS
 from components.common.stage_run import StageRun
 
 from .gallery import write_gallery
+from .neutral import not_at_rest
 from .params import AnnotateParams
 from .seedlist import SeedLabel, load_seed_list
 
@@ -49,6 +50,17 @@ def label_row(row: dict, seed_label: SeedLabel | None, prefer: str) -> tuple[str
     return None, aus, "seed_list" if seed_label else "none", "" if seed_label else "no label"
 
 
+def source_not_neutral(row: dict, limit: float) -> str | None:
+    """Why the face an image was edited from (its unedited crop's landmarks) is not neutral, or None.
+
+    A prototype's action units are movements away from a face at rest: the unedited image of a face that
+    already smiles or talks is no neutral, and its edits are not the expression they are labelled with.
+    A face without landmarks cannot be measured (and a seed on a person's seed list is not asked)."""
+    if limit <= 0 or not row.get("landmarks68"):
+        return None
+    return not_at_rest(row["landmarks68"], limit)
+
+
 def labels_table(rows: list[dict], au_units: list[int], threshold: float) -> tuple[str, np.ndarray]:
     """CSV text and a structured array: name, emotion, emotion index, AU presence and intensity."""
     header = ["image", "emotion", "emotion_index"] + [f"AU{a}" for a in au_units] + \
@@ -70,14 +82,10 @@ def labels_table(rows: list[dict], au_units: list[int], threshold: float) -> tup
     return buf.getvalue(), table
 
 
-def run(params: AnnotateParams, in_dir: str | Path, out_dir: str | Path) -> dict:
-    in_dir, out = Path(in_dir), Path(out_dir)
-    stage = StageRun(STAGE, params, out)
-    telemetry = stage.telemetry
-    rows_in = read_manifest(in_dir)
-    seed_labels = load_seed_list(params.seed_list) if params.seed_list else {}
-    present_seeds = {r.get("seed") for r in rows_in}
-    unused = sorted(set(seed_labels) - present_seeds)
+def label_rows(rows_in: list[dict], in_dir: Path, out: Path, seed_labels: dict, params: AnnotateParams,
+               telemetry) -> tuple[list[dict], list[str], list[str]]:
+    """Label and copy every image whose file is there and whose unedited face is neutral:
+    (labelled rows, disagreements, problems)."""
     rows, disagreements, problems = [], [], []
     for row in progress(rows_in, desc=STAGE):
         telemetry.seen()
@@ -86,7 +94,12 @@ def run(params: AnnotateParams, in_dir: str | Path, out_dir: str | Path) -> dict
             telemetry.rejected("missing_file", f"{src}: file missing")
             problems.append(f"{src}: file missing")
             continue
-        emotion, aus, source, note = label_row(row, seed_labels.get(row.get("seed")), params.prefer)
+        seed_label = seed_labels.get(row.get("seed"))
+        emotion, aus, source, note = label_row(row, seed_label, params.prefer)
+        why = None if seed_label else source_not_neutral(row, params.neutral_mouth_limit)
+        if why:
+            telemetry.rejected("source_not_neutral", f"{src}: the unedited face is not neutral: {why}")
+            continue
         copy_once(src, out / IMAGES_DIR / src.name)
         if note.startswith("disagreement"):
             disagreements.append(f"{src.name}: {note}")
@@ -95,6 +108,18 @@ def run(params: AnnotateParams, in_dir: str | Path, out_dir: str | Path) -> dict
                      "label_aus": {str(a): round(v, 4) for a, v in sorted(aus.items())},
                      "label_source": source, "label_note": note})
         telemetry.produced()
+    return rows, disagreements, problems
+
+
+def run(params: AnnotateParams, in_dir: str | Path, out_dir: str | Path) -> dict:
+    in_dir, out = Path(in_dir), Path(out_dir)
+    stage = StageRun(STAGE, params, out)
+    telemetry = stage.telemetry
+    rows_in = read_manifest(in_dir)
+    seed_labels = load_seed_list(params.seed_list) if params.seed_list else {}
+    present_seeds = {r.get("seed") for r in rows_in}
+    unused = sorted(set(seed_labels) - present_seeds)
+    rows, disagreements, problems = label_rows(rows_in, in_dir, out, seed_labels, params, telemetry)
     write_manifest(out, rows)
     csv_text, table = labels_table(rows, params.au_units, params.au_threshold)
     atomic_write_bytes(out / "labels.csv", csv_text.encode("utf-8"))
