@@ -16,8 +16,9 @@ class AnnotateParams(StageParams):
     au_units: list[int] = Field(list(ACTION_UNITS), description="AU columns of the labels table")
     au_threshold: float = Field(0.25, ge=0.0, le=5.0, description="AU intensity at which an AU counts as present")
     neutral_mouth_limit: float = Field(
-        0.06, ge=0.0, le=1.0,
+        0.0, ge=0.0, le=1.0,
         description="images whose unedited face has its lips parted or its mouth corners raised by more than this "
                     "(in eye distances; real neutral faces stay within 0.025) are left out: that face is no "
-                    "neutral, and its edits not the expression they are labelled with; 0: keep every one")
+                    "neutral, and its edits not the expression they are labelled with; 0 (the stage's default): keep "
+                    "every one; the demo run uses 0.06")
     gallery_seeds: int = Field(200, ge=0, le=5000, description="seeds shown in the review gallery (0: none)")
