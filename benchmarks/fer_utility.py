@@ -8,9 +8,10 @@ changed, then scores the model, as the evaluate stage does, on the synthetic ide
 training (macro-F1, accuracy) and on each --real set (accuracy, recall per class). The real sets are
 reported, never used to choose anything. `--thesis-selected` (the same run with select's top_k 180 of
 every 512, as the thesis keeps) adds the row "thesis_selection"; the identity-count row keeps half of the
-identities. With several --seeds (each seed also draws another identity split) a second table shows
-the mean and spread of the held-out macro-F1. Every row also records the final training loss against ln(classes), the
-images/s of the training loop, and the seconds it took.
+identities, and "mesh_warp_only" keeps one editor's edits. Every row is also scored on one common test
+set: the held-out identities as mesh_warp edited them. With several --seeds (each seed also draws another
+identity split) a second table shows the mean and spread of the held-out macro-F1. Every row also records
+the final training loss against ln(classes), the images/s of the training loop, and the seconds it took.
 """
 from __future__ import annotations
 
@@ -61,17 +62,29 @@ FACTORS: dict[str, tuple[dict, str]] = {
     "lr_5e-4": ({"lr": 5e-4}, "peak lr 5e-4"),
     "half_identities": ({}, "half of the identities (the data, not a parameter)"),
     "thesis_selection": ({}, "select keeps the best 180 of every 512 (needs --thesis-selected)"),
+    "mesh_warp_only": ({}, "only mesh_warp's edits of each identity (the data, not a parameter)"),
 }
+# The rows' common test set beside each row's own held-out: the held-out identities as mesh_warp edited
+# them (an editor filter keeps every identity, and the split is by identity, so the identities match).
+COMMON_EDITOR = "mesh_warp"
 # The baseline is the demo's own recipe, so the table always speaks of what `fersynth run` trains.
 BASE = yaml.safe_load((Path(__file__).resolve().parents[1] / "pipelines" / "demo.yaml").read_text())["train"]
 
 
-def half_of_identities(src: Path, dst: Path) -> Path:
-    rows = read_manifest(src)
-    seeds = sorted({r["seed"] for r in rows})
-    keep = set(seeds[::2])
-    write_manifest(dst, [{**r, "path": str((src / r["path"]).resolve())} for r in rows if r["seed"] in keep])
+def subset(src: Path, dst: Path, keep) -> Path:
+    """A dataset of src's rows that `keep(row)` accepts, its images left where they are."""
+    write_manifest(dst, [{**r, "path": str((src / r["path"]).resolve())} for r in read_manifest(src) if keep(r)])
     return dst
+
+
+def half_of_identities(src: Path, dst: Path) -> Path:
+    seeds = sorted({r["seed"] for r in read_manifest(src)})
+    keep = set(seeds[::2])
+    return subset(src, dst, lambda r: r["seed"] in keep)
+
+
+def one_editor(src: Path, dst: Path, editor: str = COMMON_EDITOR) -> Path:
+    return subset(src, dst, lambda r: r.get("editor") == editor)
 
 
 def score(model_dir: Path, samples, name: str) -> dict:
@@ -88,14 +101,22 @@ def held_out(data: Path, model_dir: Path):
     return [s for s in load_dataset(f"fersynth:{data}").samples if s.group in test]
 
 
+def held_out_common(data: Path, model_dir: Path, work: Path):
+    """The held-out identities as COMMON_EDITOR edited them, from the full --data whatever the row trained on."""
+    return held_out(one_editor(data, work / "common"), model_dir)
+
+
 def run_factor(name: str, data: Path, thesis_selected: Path | None, real: list[str], work: Path, seed: int = 0) -> dict:
     changes, what = FACTORS[name]
     if name == "thesis_selection":
         if thesis_selected is None:
             return {"factor": name, "what": what, "skipped": "no --thesis-selected dataset"}
         data = thesis_selected
+    full = data
     if name == "half_identities":
         data = half_of_identities(data, work / "half")
+    if name == "mesh_warp_only":
+        data = one_editor(data, work / "one_editor")
     params = TrainParams(**{**BASE, **changes, "seed": seed})
     started = time.perf_counter()
     counts = train(params, data, work / "model")
@@ -105,14 +126,17 @@ def run_factor(name: str, data: Path, thesis_selected: Path | None, real: list[s
            "images_per_s": round(sum(h["images_per_s"] for h in history) / len(history), 1),
            "train_loss": counts.get("train_loss"), "chance_loss": round(math.log(len(params.classes)), 3),
            "learned": counts.get("learned"),
-           "held_out": score(work / "model", held_out(data, work / "model"), "synthetic held-out")}
+           "held_out": score(work / "model", held_out(data, work / "model"), "synthetic held-out"),
+           "held_out_common": score(work / "model", held_out_common(full, work / "model", work),
+                                    f"synthetic held-out, {COMMON_EDITOR}'s edits")}
     row["real"] = [score(work / "model", load_dataset(spec).samples, spec) for spec in real]
     return row
 
 
 def markdown(rows: list[dict]) -> str:
     real_names = [r["set"] for r in rows[0].get("real", [])] if rows else []
-    head = ["factor", "train images", "final train loss (ln 7 = 1.946)", "held-out macro-F1", "held-out acc"]
+    head = ["factor", "train images", "final train loss (ln 7 = 1.946)", "held-out macro-F1", "held-out acc",
+            f"held-out {COMMON_EDITOR} macro-F1"]
     head += [f"{n} acc (happy/surprise/neutral recall)" for n in real_names] + ["train img/s", "s"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in rows:
@@ -120,7 +144,7 @@ def markdown(rows: list[dict]) -> str:
             lines.append(f"| {r['factor']} | skipped: {r['skipped']} |")
             continue
         cells = [r["factor"], str(r["train_images"]), f"{r['train_loss']:.3f}", f"{r['held_out']['macro_f1']:.3f}",
-                 f"{r['held_out']['accuracy']:.3f}"]
+                 f"{r['held_out']['accuracy']:.3f}", f"{r['held_out_common']['macro_f1']:.3f}"]
         for real in r["real"]:
             rec = real["recall"]
             cells.append(f"{real['accuracy']:.3f} ({rec.get('happy', 0):.2f}/{rec.get('surprise', 0):.2f}/"
@@ -131,16 +155,20 @@ def markdown(rows: list[dict]) -> str:
 
 
 def spread(rows: list[dict]) -> str:
-    """Held-out macro-F1 per factor over the seeds: mean, standard deviation, each value."""
-    by_factor: dict[str, list[float]] = {}
+    """Held-out macro-F1 per factor over the seeds (own and common test set): mean, sd, each value."""
+    by_factor: dict[str, dict[str, list[float]]] = {}
     for r in rows:
         if "held_out" in r:
-            by_factor.setdefault(r["factor"], []).append(r["held_out"]["macro_f1"])
-    lines = ["| factor | held-out macro-F1 mean | sd | per seed |", "| --- | --- | --- | --- |"]
+            for key in ("held_out", "held_out_common"):
+                by_factor.setdefault(r["factor"], {}).setdefault(key, []).append(r[key]["macro_f1"])
+    lines = [f"| factor | held-out macro-F1 mean | sd | per seed | held-out {COMMON_EDITOR} mean | per seed |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for name, values in by_factor.items():
-        mean = sum(values) / len(values)
-        sd = (sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)) ** 0.5
-        lines.append(f"| {name} | {mean:.3f} | {sd:.3f} | {', '.join(f'{v:.3f}' for v in values)} |")
+        own, common = values["held_out"], values["held_out_common"]
+        mean = sum(own) / len(own)
+        sd = (sum((v - mean) ** 2 for v in own) / max(len(own) - 1, 1)) ** 0.5
+        lines.append(f"| {name} | {mean:.3f} | {sd:.3f} | {', '.join(f'{v:.3f}' for v in own)} | "
+                     f"{sum(common) / len(common):.3f} | {', '.join(f'{v:.3f}' for v in common)} |")
     return "\n".join(lines)
 
 
