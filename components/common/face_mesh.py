@@ -18,6 +18,7 @@ MESH_POINTS = 478
 # Inner lip contour, corner to corner: upper lip then lower lip (both run image left -> right).
 INNER_UPPER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 INNER_LOWER_LIP = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+INNER_LIP_PAIRS = tuple(zip(INNER_UPPER_LIP[1:-1], INNER_LOWER_LIP[1:-1]))  # facing (upper, lower), no corners
 OUTER_UPPER_LIP = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
 OUTER_LOWER_LIP = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
 RIGHT_EYE_CORNERS, LEFT_EYE_CORNERS = (33, 133), (362, 263)  # subject's right eye is on the image left

@@ -11,7 +11,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from components.common.face_mesh import INNER_LOWER_LIP, INNER_UPPER_LIP, OUTER_LOWER_LIP, OUTER_UPPER_LIP
+from components.common.face_mesh import INNER_LIP_PAIRS, INNER_LOWER_LIP, INNER_UPPER_LIP, OUTER_LOWER_LIP, OUTER_UPPER_LIP
 
 SUPERSAMPLE = 4  # masks are drawn at 4x and averaged down: anti-aliased edges
 
@@ -54,13 +54,10 @@ def mouth_mask(shape: tuple[int, int], mesh: np.ndarray, iod: float) -> np.ndarr
     return polygon_mask(shape, mouth_polygon(mesh), 0.012 * iod)
 
 
-# Facing pairs of inner-lip points (upper, lower), excluding the shared corners.
-_LIP_PAIRS = tuple(zip(INNER_UPPER_LIP[1:-1], INNER_LOWER_LIP[1:-1]))
-
 
 def lip_gap(mesh: np.ndarray) -> float:
     """Mean opening between the inner lips, in pixels (0 for closed or pressed lips)."""
-    upper, lower = zip(*_LIP_PAIRS)
+    upper, lower = zip(*INNER_LIP_PAIRS)
     return float(np.clip(mesh[list(lower), 1] - mesh[list(upper), 1], 0.0, None).mean())
 
 
@@ -186,7 +183,7 @@ def keep_own_teeth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np
     image and the kept coverage (0-1) that `paint_mouth` leaves alone."""
     h, w = image.shape[:2]
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    upper, lower = zip(*_LIP_PAIRS)
+    upper, lower = zip(*INNER_LIP_PAIRS)
     middle = (src[list(upper)] + src[list(lower)]) / 2
     order = np.argsort(middle[:, 0])
     split = np.interp(xs, middle[order, 0], middle[order, 1])

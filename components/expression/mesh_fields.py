@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from components.common.face_mesh import (INNER_LOWER_LIP, INNER_UPPER_LIP, LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS,
-                                         STABLE_POINTS, inter_ocular)
+from components.common.face_mesh import (INNER_LIP_PAIRS, INNER_LOWER_LIP, INNER_UPPER_LIP, LEFT_EYE_CORNERS,
+                                         RIGHT_EYE_CORNERS, STABLE_POINTS, inter_ocular)
 
 from .au_warp import AU_MOVES, displaced_landmarks, image_side
 from .mesh_model import MeshModel
@@ -77,6 +77,7 @@ class FaceFrame:
     similarity: np.ndarray  # (2, 2) model units -> pixels (scale x rotation)
     spread: np.ndarray  # (478, 68) Gaussian weights of each landmark's move at each vertex, seam-aware
     landmarks: np.ndarray  # (68, 2)
+    mouth_side: np.ndarray  # (478,) +1 above the lip seam, -1 below, 0 away from the mouth
     fields: dict[int, np.ndarray] = field(default_factory=dict)  # AU -> its field at intensity 1 (cache)
 
 
@@ -133,7 +134,7 @@ def face_frame(mesh: np.ndarray, landmarks: np.ndarray, model: MeshModel) -> Fac
     lm_eyes = np.array([_LM_EYES.get(i, 0) for i in range(68)])
     crosses = ((mouth[:, None] * lm_mouth[None, :]) < 0) | ((eyes[:, None] * lm_eyes[None, :]) < 0)
     spread[crosses] = 0.0
-    return FaceFrame(mesh, iod, similarity, spread, landmarks)
+    return FaceFrame(mesh, iod, similarity, spread, landmarks, mouth)
 
 
 def _region_weights(model: MeshModel, au: int) -> np.ndarray:
@@ -227,7 +228,31 @@ def displacement(frame: FaceFrame, model: MeshModel, aus: dict[int, float], side
         total -= held * frame.fields[INNER_BROW_LOWERING]
     if side:
         total *= side_weights(model, side)[:, None]
-    return total
+    return lips_meet(frame, total)
+
+
+LIP_YIELD_IOD = 0.12  # how far from the seam the lips give way where they press on each other
+
+
+def lips_meet(frame: FaceFrame, moves: np.ndarray) -> np.ndarray:
+    """`moves` with lips that meet instead of passing through each other. AU17 and AU24 push the lower
+    lip up against the upper one; summed as fields they would cross, fold the warp's triangles over and
+    tear the mouth. Where an inner-lip pair would cross, each lip gives way by half the overlap, fully at
+    the seam and less towards the lips' outer edges."""
+    after = frame.mesh[:, :2] + moves
+    upper, lower = (list(side) for side in zip(*INNER_LIP_PAIRS))
+    overlap = np.clip(after[upper, 1] - after[lower, 1], 0.0, None)
+    if overlap.max() <= 1e-6:
+        return moves
+    x = after[upper, 0]
+    order = np.argsort(x)
+    seam_x, seam_y = frame.mesh[upper, 0], frame.mesh[upper, 1]
+    at_seam_y = np.interp(frame.mesh[:, 0], seam_x[np.argsort(seam_x)], seam_y[np.argsort(seam_x)])
+    half = 0.5 * np.interp(after[:, 0], x[order], overlap[order], left=0.0, right=0.0)
+    near = np.exp(-((frame.mesh[:, 1] - at_seam_y) / (LIP_YIELD_IOD * frame.iod)) ** 2 / 2)
+    moves = moves.copy()
+    moves[:, 1] -= frame.mouth_side * half * near  # the upper lip (+1) up, the lower lip (-1) down
+    return moves
 
 
 def au_field(frame: FaceFrame, model: MeshModel, au: int) -> np.ndarray:
