@@ -1,7 +1,7 @@
 """What makes a classifier learn from fersynth data: one factor changed at a time against the default.
 
     .venv/bin/python benchmarks/fer_utility.py --data runs/demo/privacy [--thesis-selected DIR] [--real emopy:]
-        [--factors default simple_cnn ...] [--seeds 0 1 2] [--json out.json]
+        [--factors default simple_cnn ...] [--seeds 0 1 2] [--also-held-out OTHER_DATA ...] [--json out.json]
 
 Each row trains the train stage's own code (`components.train.run.run`) on --data with one parameter
 changed, then scores the model, as the evaluate stage does, on the synthetic identities held out of
@@ -106,7 +106,8 @@ def held_out_common(data: Path, model_dir: Path, work: Path):
     return held_out(one_editor(data, work / "common"), model_dir)
 
 
-def run_factor(name: str, data: Path, thesis_selected: Path | None, real: list[str], work: Path, seed: int = 0) -> dict:
+def run_factor(name: str, data: Path, thesis_selected: Path | None, real: list[str], work: Path, seed: int = 0,
+               also: tuple[Path, ...] = ()) -> dict:
     changes, what = FACTORS[name]
     if name == "thesis_selection":
         if thesis_selected is None:
@@ -130,6 +131,9 @@ def run_factor(name: str, data: Path, thesis_selected: Path | None, real: list[s
            "held_out_common": score(work / "model", held_out_common(full, work / "model", work),
                                     f"synthetic held-out, {COMMON_EDITOR}'s edits")}
     row["real"] = [score(work / "model", load_dataset(spec).samples, spec) for spec in real]
+    # the same held-out identities in other datasets of the same seeds (e.g. made with other expression options)
+    row["held_out_also"] = [score(work / "model", held_out(other, work / "model"), f"held-out of {other}")
+                            for other in also]
     return row
 
 
@@ -137,6 +141,7 @@ def markdown(rows: list[dict]) -> str:
     real_names = [r["set"] for r in rows[0].get("real", [])] if rows else []
     head = ["factor", "train images", "final train loss (ln 7 = 1.946)", "held-out macro-F1", "held-out acc",
             f"held-out {COMMON_EDITOR} macro-F1"]
+    head += [f"{r['set']} macro-F1" for r in rows[0].get("held_out_also", [])] if rows else []
     head += [f"{n} acc (happy/surprise/neutral recall)" for n in real_names] + ["train img/s", "s"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in rows:
@@ -145,6 +150,7 @@ def markdown(rows: list[dict]) -> str:
             continue
         cells = [r["factor"], str(r["train_images"]), f"{r['train_loss']:.3f}", f"{r['held_out']['macro_f1']:.3f}",
                  f"{r['held_out']['accuracy']:.3f}", f"{r['held_out_common']['macro_f1']:.3f}"]
+        cells += [f"{other['macro_f1']:.3f}" for other in r.get("held_out_also", [])]
         for real in r["real"]:
             rec = real["recall"]
             cells.append(f"{real['accuracy']:.3f} ({rec.get('happy', 0):.2f}/{rec.get('surprise', 0):.2f}/"
@@ -155,20 +161,26 @@ def markdown(rows: list[dict]) -> str:
 
 
 def spread(rows: list[dict]) -> str:
-    """Held-out macro-F1 per factor over the seeds (own and common test set): mean, sd, each value."""
-    by_factor: dict[str, dict[str, list[float]]] = {}
+    """Held-out macro-F1 per factor over the seeds: own held-out (mean, sd, each value), then the mean on
+    the common test set and on each --also-held-out set."""
+    others = [o["set"] for o in rows[0].get("held_out_also", [])] if rows else []
+    by_factor: dict[str, list[list[float]]] = {}
     for r in rows:
         if "held_out" in r:
-            for key in ("held_out", "held_out_common"):
-                by_factor.setdefault(r["factor"], {}).setdefault(key, []).append(r[key]["macro_f1"])
-    lines = [f"| factor | held-out macro-F1 mean | sd | per seed | held-out {COMMON_EDITOR} mean | per seed |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for name, values in by_factor.items():
-        own, common = values["held_out"], values["held_out_common"]
+            values = [r["held_out"]["macro_f1"], r["held_out_common"]["macro_f1"]]
+            values += [o["macro_f1"] for o in r.get("held_out_also", [])]
+            by_factor.setdefault(r["factor"], []).append(values)
+    head = ["factor", "held-out macro-F1 mean", "sd", "per seed", f"held-out {COMMON_EDITOR} mean"]
+    head += [f"{name} mean" for name in others]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for name, per_seed in by_factor.items():
+        columns = list(zip(*per_seed))
+        own = columns[0]
         mean = sum(own) / len(own)
         sd = (sum((v - mean) ** 2 for v in own) / max(len(own) - 1, 1)) ** 0.5
-        lines.append(f"| {name} | {mean:.3f} | {sd:.3f} | {', '.join(f'{v:.3f}' for v in own)} | "
-                     f"{sum(common) / len(common):.3f} | {', '.join(f'{v:.3f}' for v in common)} |")
+        cells = [name, f"{mean:.3f}", f"{sd:.3f}", ", ".join(f"{v:.3f}" for v in own)]
+        cells += [f"{sum(c) / len(c):.3f}" for c in columns[1:]]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -179,13 +191,16 @@ def main() -> None:
     ap.add_argument("--real", nargs="*", default=["emopy:"], help="real test sets, FORMAT:PATH (reported only)")
     ap.add_argument("--factors", nargs="*", default=list(FACTORS), choices=list(FACTORS))
     ap.add_argument("--seeds", nargs="*", type=int, default=[0], help="training seeds (and identity splits)")
+    ap.add_argument("--also-held-out", nargs="*", type=Path, default=[],
+                    help="other datasets of the same seeds: each row is also scored on their held-out identities")
     ap.add_argument("--json", type=Path, help="also write the rows here")
     args = ap.parse_args()
     rows = []
     for name in args.factors:
         for seed in args.seeds:
             with tempfile.TemporaryDirectory() as work:
-                rows.append(run_factor(name, args.data, args.thesis_selected, args.real, Path(work), seed))
+                rows.append(run_factor(name, args.data, args.thesis_selected, args.real, Path(work), seed,
+                                       tuple(args.also_held_out)))
             print(json.dumps(rows[-1]), flush=True)
     print(markdown(rows))
     if len(args.seeds) > 1:

@@ -1,7 +1,7 @@
 import pytest
 
 from components.expression.targets import (POLAR_AXES, au_target, draw_intensity, emotion_target, parse_aus,
-                                           plan_for_identity, polar_mix, polar_target, prototypes_for)
+                                           plan_for_identity, polar_mix, polar_target, prototypes_for, variants_for)
 
 
 def test_emotion_prototypes_scale_with_intensity():
@@ -42,6 +42,27 @@ def test_an_editor_renders_its_own_calibration_of_a_prototype_and_is_labelled_wi
     assert {e: a for e, a in mesh.items() if e not in changed} == {e: a for e, a in shared.items() if e not in changed}
     plan = plan_for_identity(3, ["anger"], [POLAR_AXES["anger"]], [], 1.0, 1.0, repeats=1, prototypes=mesh)
     assert plan[0].aus == mesh["anger"] and plan[1].aus == mesh["anger"]  # emotion and on-axis polar targets
+
+
+def test_variants_draw_each_emotion_among_its_prototypes_per_identity_and_keep_the_label():
+    mesh = variants_for("mesh_warp")
+    assert mesh["anger"][0] == prototypes_for("mesh_warp")["anger"] and len(mesh["anger"]) > 1
+    pressed = mesh["anger"][1]
+    assert 24 in pressed and 25 not in pressed and pressed[4] == 1.3  # the editor's brows over another mouth
+    assert mesh["sad"] == [prototypes_for("mesh_warp")["sad"]]  # no other prototype: always the one
+    emotions = ["neutral", "happy", "sad", "disgust", "anger"]
+    drawn = {e: set() for e in emotions}
+    for seed in range(40):
+        plan = plan_for_identity(seed, emotions, [], [], 1.0, 1.0, 1, prototypes_for("mesh_warp"), mesh)
+        assert [t.emotion for t in plan] == emotions
+        assert plan == plan_for_identity(seed, emotions, [], [], 1.0, 1.0, 1, prototypes_for("mesh_warp"), mesh)
+        for t in plan:
+            drawn[t.emotion].add(tuple(sorted(t.aus)))
+    for emotion in ("happy", "disgust", "anger"):  # every prototype of the emotion turns up
+        assert drawn[emotion] == {tuple(sorted(v)) for v in mesh[emotion]}
+    assert len(drawn["sad"]) == 1 and drawn["neutral"] == {()}
+    plain = plan_for_identity(5, emotions, [], [], 1.0, 1.0, 1, prototypes_for("mesh_warp"))
+    assert [t.aus for t in plain] == [prototypes_for("mesh_warp")[e] for e in emotions]  # off: the main ones
 
 
 def test_au_specs():

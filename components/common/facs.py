@@ -22,6 +22,15 @@ PROTOTYPES: dict[str, dict[int, float]] = {
     "disgust": {9: 1.0, 10: 1.0, 15: 0.6, 16: 0.6, 25: 0.5},
     "contempt": {12: 0.5, 14: 0.8},  # unilateral: R12A+R14A (SIDES)
 }
+# The emotions' other EMFACS prototypes, mostly other mouths for the same upper face. Real faces show
+# each emotion in more than one way (CK+ anger and disgust are mostly closed-mouthed); a training set
+# that shows one mouth per emotion teaches the mouth. The expression stage's `variants` draws one of
+# PROTOTYPES[e] and these per identity and repeat.
+VARIANTS: dict[str, tuple[dict[int, float], ...]] = {
+    "happy": ({6: 0.8, 12: 1.0},),  # 6+12: the smile with the lips closed
+    "disgust": ({9: 1.0, 15: 0.4, 17: 0.6},),  # 9+17 (with 15): nose wrinkled over a raised chin, lips closed
+    "anger": ({4: 1.0, 5: 0.7, 7: 1.0, 17: 0.6, 23: 1.0, 24: 1.0},),  # 4+5+7+17+23+24: lips pressed together
+}
 # Emotions whose prototype moves one side of the face only (the subject's side).
 SIDES: dict[str, str] = {"contempt": "right"}
 

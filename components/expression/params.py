@@ -21,6 +21,8 @@ class ExpressionParams(StageParams):
                                 description="emotions every identity gets (balanced plan)")
     polar_thetas: list[float] = Field([], description="extra GANmut-style targets: angles in degrees")
     au_targets: list[dict[str, float]] = Field([], description="extra explicit AU vectors, e.g. {\"AU12\": 1}")
+    variants: bool = Field(False, description="draw each emotion among its EMFACS prototypes (e.g. anger with "
+                           "lips pressed as well as the open, squared mouth), one per identity and repeat")
     intensity_min: float = Field(0.6, ge=0.0, le=2.0, description="lowest drawn intensity (or polar rho)")
     intensity_max: float = Field(1.0, ge=0.0, le=2.0, description="highest drawn intensity (or polar rho)")
     repeats: int = Field(1, ge=1, le=20, description="intensities drawn per identity and emotion")

@@ -24,7 +24,7 @@ from components.common.stage_run import StageRun
 
 from .editors import EditRejected, make_editor
 from .params import ExpressionParams
-from .targets import Target, plan_for_identity, prototypes_for
+from .targets import Target, plan_for_identity, prototypes_for, variants_for
 
 STAGE = "expression"
 log = logging.getLogger("fersynth.expression")
@@ -32,7 +32,8 @@ log = logging.getLogger("fersynth.expression")
 
 def _targets(params: ExpressionParams, seed: int, editor: str) -> list[Target]:
     return plan_for_identity(seed, params.emotions, params.polar_thetas, params.au_targets,
-                             params.intensity_min, params.intensity_max, params.repeats, prototypes_for(editor))
+                             params.intensity_min, params.intensity_max, params.repeats, prototypes_for(editor),
+                             variants_for(editor) if params.variants else None)
 
 
 def _row(parent: dict, key: str, target: Target, editor: str, src: np.ndarray, dst: np.ndarray) -> dict:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from components.common.facs import EMOTIONS, PROTOTYPES, SIDES
+from components.common.facs import EMOTIONS, PROTOTYPES, SIDES, VARIANTS
 
 # Polar space: one axis per emotion around the circle (circumplex order, valence/arousal-like),
 # neutral at the origin. theta between two axes mixes their neighbours linearly.
@@ -33,6 +33,15 @@ def prototypes_for(editor: str) -> Prototypes:
     """The prototypes an editor renders, the AU weights its images are labelled with."""
     changes = EDITOR_PROTOTYPE_CHANGES.get(editor, {})
     return {emotion: {**aus, **changes.get(emotion, {})} for emotion, aus in PROTOTYPES.items()}
+
+
+def variants_for(editor: str) -> dict[str, list[dict[int, float]]]:
+    """Per emotion, every prototype the editor renders (its main one first), each with the editor's
+    calibration of that emotion (e.g. mesh_warp's lower brows in anger whatever the mouth does)."""
+    changes = EDITOR_PROTOTYPE_CHANGES.get(editor, {})
+    main = prototypes_for(editor)
+    return {emotion: [main[emotion]] + [{**aus, **changes.get(emotion, {})} for aus in VARIANTS.get(emotion, ())]
+            for emotion in main}
 
 
 @dataclass(frozen=True)
@@ -112,14 +121,26 @@ def draw_intensity(seed: int, what: str, k: int, low: float, high: float) -> flo
     return round(low + (high - low) * u, 4)
 
 
+def draw_variant(seed: int, emotion: str, k: int, count: int) -> int:
+    """A reproducible choice among an emotion's `count` prototypes for (identity seed, repeat)."""
+    digest = hashlib.sha256(f"{seed}:{emotion}:variant:{k}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") % count
+
+
 def plan_for_identity(seed: int, emotions: list[str], polar_thetas: list[float], au_specs: list[dict],
-                      low: float, high: float, repeats: int, prototypes: Prototypes = PROTOTYPES) -> list[Target]:
-    """Every requested expression for one identity (balanced), intensities drawn from [low, high]."""
+                      low: float, high: float, repeats: int, prototypes: Prototypes = PROTOTYPES,
+                      variants: dict[str, list[dict[int, float]]] | None = None) -> list[Target]:
+    """Every requested expression for one identity (balanced), intensities drawn from [low, high];
+    with `variants`, each emotion's prototype drawn among them (polar targets keep `prototypes`)."""
     targets = []
     for k in range(repeats):
         for emotion in emotions:
             intensity = 0.0 if emotion == "neutral" else draw_intensity(seed, emotion, k, low, high)
-            targets.append(emotion_target(emotion, intensity, prototypes))
+            chosen = prototypes
+            if variants and len(variants.get(emotion, ())) > 1:
+                options = variants[emotion]
+                chosen = {**prototypes, emotion: options[draw_variant(seed, emotion, k, len(options))]}
+            targets.append(emotion_target(emotion, intensity, chosen))
         for theta in polar_thetas:
             targets.append(polar_target(draw_intensity(seed, f"polar{theta}", k, low, high), theta, prototypes))
     targets.extend(au_target(spec) for spec in au_specs)
