@@ -3,7 +3,7 @@ import pytest
 
 from components.common.faces import FaceDetector, align
 from components.common.landmarks import LandmarkError, detect_on_aligned
-from components.expression.au_warp import AUWarpEditor, face_frame, warp
+from components.expression.au_warp import AUWarpEditor, appearance_layer, face_frame, face_seed, warp
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +85,34 @@ def test_unilateral_targets_move_one_side(face):
     crop, lm = face
     moved = AUWarpEditor(appearance=True).edit(crop, lm, {12: 1.0, 14: 1.0}, side="left").landmarks
     assert np.allclose(moved[48], lm[48]) and not np.allclose(moved[54], lm[54])
+
+
+def _crease_rows(layer: np.ndarray, x: int, top: int, bottom: int) -> np.ndarray:
+    """Rows of the local minima (creases) of the layer's column x between top and bottom."""
+    column = layer[top:bottom, x]
+    inner = (column[1:-1] < column[:-2]) & (column[1:-1] <= column[2:]) & (column[1:-1] < -0.01)
+    return np.flatnonzero(inner) + 1 + top
+
+
+def test_forehead_creases_are_the_faces_own_and_unevenly_spaced(face):
+    # au_warp drew three evenly spaced parallel stripes on every forehead: painted, not photographed.
+    _, lm = face
+    midline, iod = face_frame(lm)
+    top, bottom, x = int(lm[19, 1] - 0.75 * iod), int(lm[19, 1]), int(midline)
+    raised = {1: 1.0, 2: 1.0}
+    rows = _crease_rows(appearance_layer(lm, raised, 160, face_seed(lm)), x, top, bottom)
+    assert len(rows) >= 2
+    gaps = np.diff(rows)
+    assert len(rows) == 2 or gaps.max() - gaps.min() >= 2  # not a regular ladder
+    same_face = _crease_rows(appearance_layer(lm, {1: 0.5, 2: 0.5}, 160, face_seed(lm)), x, top, bottom)
+    assert np.array_equal(rows, same_face)  # the same creases at another intensity
+    others = [tuple(_crease_rows(appearance_layer(lm, raised, 160, seed), x, top, bottom)) for seed in range(6)]
+    assert len(set(others)) >= 3  # other faces crease elsewhere
+
+
+def test_no_painted_highlight_on_smiling_cheeks_and_one_fold_however_deep(face):
+    _, lm = face
+    smile = appearance_layer(lm, {6: 1.0, 12: 1.0, 25: 0.8}, 160, face_seed(lm))
+    assert smile.max() <= 1e-6  # the cheeks were painted 9 % lighter: white patches
+    disgust = appearance_layer(lm, {9: 1.0, 10: 1.0, 15: 0.6, 16: 0.6, 25: 0.5}, 160, face_seed(lm))
+    assert disgust.min() > -0.45  # AU9 + AU10 summed drew the nasolabial fold 55 % darker

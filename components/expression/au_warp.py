@@ -19,7 +19,7 @@ import numpy as np
 
 from components.common.landmarks import INNER_LIPS, OUTER_LIPS, eye_centres
 
-from .mesh_appearance import pixels_between
+from .mesh_appearance import pixels_between, smooth_noise
 
 # AU -> {landmark index: (dx outwards, dy down)} at intensity 1, in IOD units.
 AU_MOVES: dict[int, dict[int, tuple[float, float]]] = {
@@ -255,7 +255,8 @@ def _blob(layer: np.ndarray, centre: np.ndarray, axes: tuple[float, float], valu
     layer += canvas * value
 
 
-def _upper_face_marks(layer: np.ndarray, p: np.ndarray, a, midline: float, iod: float, w: float, scale: int) -> None:
+def _upper_face_marks(layer: np.ndarray, p: np.ndarray, a, midline: float, iod: float, w: float, scale: int,
+                      rng: np.random.Generator) -> None:
     """Brow, forehead, nose-bridge, cheek and lid marks (AU1, 2, 4, 6, 7, 9, 12)."""
     if a(4):  # glabellar furrows and brow shadow
         for dx in (-0.07, 0.07):
@@ -263,21 +264,20 @@ def _upper_face_marks(layer: np.ndarray, p: np.ndarray, a, midline: float, iod: 
             _stroke(layer, np.array([top, top + [dx * 0.3 * iod, 0.3 * iod]]), -0.35 * a(4), w, scale)
         _stroke(layer, p[17:22] + [0, 0.09 * iod], -0.18 * a(4), 2 * w, scale)
         _stroke(layer, p[22:27] + [0, 0.09 * iod], -0.18 * a(4), 2 * w, scale)
-    if a(1) or a(2):  # horizontal forehead lines, central for AU1, lateral for AU2
-        for rise in (0.22, 0.36, 0.5):
-            brow = np.vstack([p[17:22], p[22:27]]) - [0, rise * iod]
+    if a(1) or a(2):  # horizontal forehead lines, central for AU1, lateral for AU2: this face's own spacing
+        for rise in np.cumsum(rng.uniform(0.1, 0.18, 3)) + 0.08:
+            wave = rng.normal(0.0, 0.012, (10, 1)) * iod * np.array([[0.0, 1.0]])
+            brow = np.vstack([p[17:22], p[22:27]]) - [0, rise * iod] + wave
             centre_part, lateral = brow[2:8], np.vstack([brow[:3], brow[7:]])
             _stroke(layer, centre_part, -0.14 * a(1), w, scale)
             _stroke(layer, lateral[:3], -0.12 * a(2), w, scale)
             _stroke(layer, lateral[3:], -0.12 * a(2), w, scale)
     if a(9):  # transverse wrinkles on the nose bridge
-        for t in (0.35, 0.55, 0.75):
+        for t in np.sort(rng.uniform(0.3, 0.8, 3)):
             y = p[27, 1] + t * (p[30, 1] - p[27, 1])
             _stroke(layer, np.array([[midline - 0.14 * iod, y], [midline + 0.14 * iod, y + 0.01 * iod]]),
                     -0.3 * a(9), w, scale)
-    if a(6) or a(12):  # raised cheeks catch light; crow's feet at the outer eye corners
-        for cheek in ((p[41] + p[48]) / 2 + [-0.12 * iod, 0.0], (p[46] + p[54]) / 2 + [0.12 * iod, 0.0]):
-            _blob(layer, cheek, (0.22 * iod, 0.14 * iod), 0.06 * (a(6) + 0.5 * a(12)), scale)
+    if a(6) or a(12):  # crow's feet at the outer eye corners (a painted highlight on the cheeks read as paint)
         for corner, s in ((p[36], -1.0), (p[45], 1.0)):
             for angle in (-0.35, 0.0, 0.35):
                 ray = np.array([corner + [s * 0.06 * iod, 0], corner + [s * 0.2 * iod, angle * 0.2 * iod]])
@@ -289,7 +289,8 @@ def _upper_face_marks(layer: np.ndarray, p: np.ndarray, a, midline: float, iod: 
 
 def _lower_face_marks(layer: np.ndarray, p: np.ndarray, a, iod: float, w: float, scale: int) -> None:
     """Nasolabial folds and mouth, lip and chin marks (AU6, 9, 10, 12, 15, 17, 20, 23)."""
-    fold = 0.3 * a(10) + 0.25 * a(9) + 0.3 * a(12) + 0.1 * a(6)
+    # one fold however many AUs deepen it: summed, disgust's AU9 + AU10 drew it 55 % darker, a black line
+    fold = min(0.3, 0.3 * a(10) + 0.25 * a(9) + 0.3 * a(12) + 0.1 * a(6))
     if fold:  # nasolabial folds, from the nose wing down past the mouth corner
         def nasolabial(q, s):
             wing, corner = q[31] if s > 0 else q[35], q[48] if s > 0 else q[54]
@@ -318,8 +319,16 @@ def _lower_face_marks(layer: np.ndarray, p: np.ndarray, a, iod: float, w: float,
         _stroke(layer, p[[64, 65, 66, 67, 60]], -0.25 * a(23), 1.2 * w, scale)
 
 
-def appearance_layer(points: np.ndarray, aus: dict[int, float], size: int) -> np.ndarray:
-    """A luminance gain map (0 = unchanged, -0.3 = 30 % darker) for the AUs, drawn at the landmarks."""
+def face_seed(points: np.ndarray) -> int:
+    """A seed from the unedited face itself: every edit of one face puts its creases in the same places,
+    and no two faces share them."""
+    return int(np.random.default_rng(np.round(points[[17, 26, 30, 8]]).astype(np.int64).ravel()).integers(1 << 30))
+
+
+def appearance_layer(points: np.ndarray, aus: dict[int, float], size: int, seed: int = 0) -> np.ndarray:
+    """A luminance gain map (0 = unchanged, -0.3 = 30 % darker) for the AUs, drawn at the landmarks.
+    Creases are this face's own (`seed`): unevenly spaced, a little wavy, deeper in places and fading in
+    others, never a set of evenly spaced parallel stripes."""
     scale = 2
     layer = np.zeros((size * scale, size * scale), np.float32)
     midline, iod = face_frame(points)
@@ -327,9 +336,12 @@ def appearance_layer(points: np.ndarray, aus: dict[int, float], size: int) -> np
     def a(au):
         return float(aus.get(au, 0.0))
 
-    _upper_face_marks(layer, points, a, midline, iod, 0.035 * iod, scale)
+    _upper_face_marks(layer, points, a, midline, iod, 0.035 * iod, scale, np.random.default_rng(seed))
     _lower_face_marks(layer, points, a, iod, 0.035 * iod, scale)
     layer = cv2.GaussianBlur(layer, (0, 0), max(0.8, 0.03 * iod * scale))
+    feature = 0.12 * iod * scale  # a crease's depth changes over about this length
+    cells = (max(2, int(layer.shape[0] / feature) + 2),) * 2
+    layer = np.where(layer < 0, layer * (0.35 + 1.0 * smooth_noise(layer.shape, cells, seed)), layer)
     layer = cv2.resize(layer, (size, size), interpolation=cv2.INTER_AREA)
     return np.clip(layer, -0.6, 0.4)
 
@@ -358,7 +370,7 @@ class AUWarpEditor:
         teeth = aus.get(10, 0.0) + 0.6 * aus.get(12, 0.0) + 0.5 * aus.get(16, 0.0)  # lips drawn off the teeth
         out = paint_cavity(out, landmarks, moved, teeth)
         if self.appearance:
-            layer = appearance_layer(moved, aus, crop.shape[0])
+            layer = appearance_layer(moved, aus, crop.shape[0], face_seed(landmarks))
             if side:  # texture only on the moving half, faded across the midline
                 midline, iod = face_frame(moved)
                 x = np.arange(crop.shape[1], dtype=np.float32) - midline

@@ -243,7 +243,7 @@ def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.nd
 
 
 @lru_cache(maxsize=8)
-def _smooth_noise(shape: tuple[int, int], cells: tuple[int, int], seed: int) -> np.ndarray:
+def smooth_noise(shape: tuple[int, int], cells: tuple[int, int], seed: int) -> np.ndarray:
     """A smooth random field in [0, 1] of `cells` random values interpolated up to `shape` (cached)."""
     coarse = np.random.default_rng(seed).random(cells).astype(np.float32)
     noise = cv2.resize(coarse, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC).clip(0, 1)
@@ -280,7 +280,7 @@ def fold_shading(image: np.ndarray, ratio: np.ndarray, iod: float, strength: flo
     contrast = np.clip(local_contrast / np.maximum(mean, 1.0), 0.05, 0.25)
     feature = 0.1 * unit  # the fold's irregularity along its length, ~0.1 IOD across
     cells = (max(2, int(grey.shape[0] / feature) + 2), max(2, int(grey.shape[1] / feature) + 2))
-    irregular = 0.7 + 0.6 * _smooth_noise(grey.shape, cells, seed)
+    irregular = 0.7 + 0.6 * smooth_noise(grey.shape, cells, seed)
     shade = strength * FOLD_GAIN * np.where(valley > 0, valley, 0.15 * valley) * contrast * irregular
     shade = cv2.resize(shade, (w, h), interpolation=cv2.INTER_LINEAR).clip(-0.15, 0.45)
     shade[np.abs(shade) < 0.004] = 0.0  # leave untouched skin bit-exact
