@@ -116,3 +116,20 @@ def test_no_painted_highlight_on_smiling_cheeks_and_one_fold_however_deep(face):
     assert smile.max() <= 1e-6  # the cheeks were painted 9 % lighter: white patches
     disgust = appearance_layer(lm, {9: 1.0, 10: 1.0, 15: 0.6, 16: 0.6, 25: 0.5}, 160, face_seed(lm))
     assert disgust.min() > -0.45  # AU9 + AU10 summed drew the nasolabial fold 55 % darker
+
+
+def test_the_opening_is_painted_as_mesh_warp_paints_it_teeth_on_the_skull_cavity_behind(face):
+    # au_warp's opening was a flat dark hole (a grey band for teeth): it now shares mesh_warp's painter.
+    crop, lm = face
+    grey = crop.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    smile = AUWarpEditor().edit(crop, lm, {6: 0.8, 12: 1.0, 25: 0.8, 10: 0.4})
+    x = int(round(smile.landmarks[[62, 66], 0].mean()))
+    top, bottom = int(np.ceil(smile.landmarks[62, 1])), int(smile.landmarks[66, 1]) + 1
+    column = (smile.image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[top:bottom, x]
+    assert bottom - top >= 3 and column.max() > grey[int(lm[29, 1]), int(lm[29, 0])] * 0.9  # teeth, as light as skin
+    dropped = AUWarpEditor().edit(crop, lm, {25: 1.0, 26: 1.0})
+    upper, lower = dropped.landmarks[62], dropped.landmarks[66]
+    column = (dropped.image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[
+        int(upper[1]):int(lower[1]) + 1, int(round((upper[0] + lower[0]) / 2))]
+    mid = column[len(column) // 3: 2 * len(column) // 3].mean()
+    assert column[:max(2, len(column) // 6)].max() > mid + 30  # upper teeth over a darker depth

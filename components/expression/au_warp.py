@@ -19,7 +19,7 @@ import numpy as np
 
 from components.common.landmarks import INNER_LIPS, OUTER_LIPS, eye_centres
 
-from .mesh_appearance import pixels_between, smooth_noise
+from .mesh_appearance import Mouth, contour_gap, paint_opening, pixels_between, smooth_noise, teeth_for_skin
 
 # AU -> {landmark index: (dx outwards, dy down)} at intensity 1, in IOD units.
 AU_MOVES: dict[int, dict[int, tuple[float, float]]] = {
@@ -164,16 +164,8 @@ def warp(image: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 # ---- mouth cavity ---------------------------------------------------------------------------------
 
-def mouth_opening(points: np.ndarray) -> float:
-    """Mean gap between inner upper and inner lower lip (61-63 vs 67-65), in pixels."""
-    return float(np.mean(points[[67, 66, 65], 1] - points[[61, 62, 63], 1]))
-
-
-# The cavity and teeth take their colour from the face, so a grey photo gets a grey mouth and a colour one
-# its own hue: the cavity has the lips' hue at a fraction of the skin's lightness (dark lipstick must not
-# make a black hole), the teeth are an off-white with a trace of the lips' hue.
-CAVITY_LIGHT, TEETH_GREY, TEETH_TINT = 0.28, 205.0, 0.15
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+# Inner lips corner to corner, upper then lower with the same corners: facing pairs (61, 67), (62, 66), (63, 65).
+INNER_UPPER, INNER_LOWER = [60, 61, 62, 63, 64], [60, 67, 66, 65, 64]
 
 
 def lip_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -186,51 +178,22 @@ def lip_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     return pixels.astype(np.float32).mean(0)
 
 
-def skin_lightness(image: np.ndarray, points: np.ndarray) -> float:
-    """Median luma of the cheeks and nose (between the jaw's sides, from the nose bridge to its base)."""
+def skin_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Median RGB of the cheeks and nose (between the jaw's sides, from the nose bridge to its base)."""
     x0, x1 = int(points[3, 0]), int(points[13, 0]) + 1
     y0, y1 = int(points[29, 1]), int(points[33, 1]) + 1
     box = image[max(y0, 0):y1, max(x0, 0):x1]
-    return float(np.median(box.reshape(-1, 3) @ LUMA)) if box.size else 128.0
+    return np.median(box.reshape(-1, 3).astype(np.float32), axis=0) if box.size else np.full(3, 128.0, np.float32)
 
 
-def paint_cavity(image: np.ndarray, src: np.ndarray, dst: np.ndarray, teeth: float) -> np.ndarray:
-    """Fill the newly opened inner mouth with a dark cavity (and a hint of upper teeth)."""
-    opened = mouth_opening(dst) - max(mouth_opening(src), 0.0)
-    size = image.shape[0]
-    _, iod = face_frame(dst)
-    if opened < max(1.0, 0.02 * iod):
-        return image
-    if opened < 0.06 * iod:
-        teeth = 0.0  # a narrow gap shows no teeth
-    scale = 4  # draw at 4x and let blur + downsample anti-alias the polygon
-    poly = np.round(dst[INNER_LIPS] * scale).astype(np.int32)
-    mask = np.zeros((size * scale, size * scale), np.uint8)
-    cv2.fillPoly(mask, [poly], 255)
-    teeth_mask = np.zeros_like(mask)
-    if teeth > 0:
-        upper = dst[[60, 61, 62, 63, 64]]
-        band = upper + np.array([0.0, 0.22 * opened])
-        cv2.fillPoly(teeth_mask, [np.round(np.vstack([upper, band[::-1]]) * scale).astype(np.int32)], 255)
-    down = (size, size)
-    mask = cv2.resize(mask, down, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-    teeth_mask = cv2.resize(teeth_mask, down, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-    sigma = max(0.6, 0.015 * iod)
-    mask = cv2.GaussianBlur(mask, (0, 0), sigma)
-    teeth_mask = cv2.GaussianBlur(teeth_mask, (0, 0), sigma) * mask * min(teeth, 1.0)
-    # Cavity darkens towards the middle of the opening; teeth are an off-white band below the upper lip.
-    ys = np.arange(size, dtype=np.float32)[:, None]
-    centre = (dst[[61, 62, 63], 1].mean() + dst[[65, 66, 67], 1].mean()) / 2
-    depth = np.clip(1.0 - np.abs(ys - centre) / max(opened, 1.0), 0.0, 1.0)
-    lip = lip_colour(image, dst)
-    shadow = lip * (CAVITY_LIGHT * skin_lightness(image, dst) / max(float(lip @ LUMA), 1.0))
-    cavity = shadow * (1.0 - 0.55 * depth)[..., None]
-    cavity = np.broadcast_to(cavity, image.shape).astype(np.float32)
-    teeth_colour = TEETH_GREY + TEETH_TINT * (lip - lip.mean())  # off-white, tinted as the face is (grey: grey)
-    out = image.astype(np.float32)
-    out = out * (1 - mask[..., None]) + cavity * mask[..., None]
-    out = out * (1 - teeth_mask[..., None]) + teeth_colour * teeth_mask[..., None]
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The opening between the edited inner lips painted as mesh_warp paints it (`paint_opening`: a cavity
+    in the lips' hue, darkest furthest back, teeth on skull and jaw, the tongue), from the 68 landmarks."""
+    upper, lower = dst[INNER_UPPER], dst[INNER_LOWER]
+    opened = contour_gap(upper, lower) - contour_gap(src[INNER_UPPER], src[INNER_LOWER])
+    mouth = Mouth(upper, lower, src[INNER_UPPER], opened, max(0.0, float(dst[8, 1] - src[8, 1])),
+                  lip_colour(crop, src), teeth_for_skin(skin_colour(crop, src)))
+    return paint_opening(image, mouth, face_frame(dst)[1])
 
 
 # ---- appearance layers ----------------------------------------------------------------------------
@@ -366,9 +329,7 @@ class AUWarpEditor:
         if not aus:
             return Edit(crop.copy(), landmarks.copy())
         moved = displaced_landmarks(landmarks, aus, only_side=side)
-        out = warp(crop, landmarks, moved)
-        teeth = aus.get(10, 0.0) + 0.6 * aus.get(12, 0.0) + 0.5 * aus.get(16, 0.0)  # lips drawn off the teeth
-        out = paint_cavity(out, landmarks, moved, teeth)
+        out = paint_mouth(warp(crop, landmarks, moved), crop, landmarks, moved)
         if self.appearance:
             layer = appearance_layer(moved, aus, crop.shape[0], face_seed(landmarks))
             if side:  # texture only on the moving half, faded across the midline

@@ -57,8 +57,7 @@ def mouth_mask(shape: tuple[int, int], mesh: np.ndarray, iod: float) -> np.ndarr
 
 def lip_gap(mesh: np.ndarray) -> float:
     """Mean opening between the inner lips, in pixels (0 for closed or pressed lips)."""
-    upper, lower = zip(*INNER_LIP_PAIRS)
-    return float(np.clip(mesh[list(lower), 1] - mesh[list(upper), 1], 0.0, None).mean())
+    return contour_gap(mesh[list(INNER_UPPER_LIP)], mesh[list(INNER_LOWER_LIP)])
 
 
 OPEN_LIPS = 0.06  # IOD: below this gap the lips are (nearly) a seam, with no mouth interior worth keeping
@@ -151,10 +150,14 @@ TEETH_SKIN_RATIO = 140.0
 
 
 def teeth_colour(crop: np.ndarray, src: np.ndarray) -> np.ndarray:
-    """Near white in the face's own light and colour cast: a third of the skin's tint (grey stays grey)."""
+    """`teeth_for_skin` of the skin at the mesh's cheek points."""
     h, w = crop.shape[:2]
     pts = np.clip(np.round(src[list(CHEEKS)]).astype(int), 0, [w - 1, h - 1])
-    skin = np.median(crop[pts[:, 1], pts[:, 0]].astype(np.float32), axis=0)
+    return teeth_for_skin(np.median(crop[pts[:, 1], pts[:, 0]].astype(np.float32), axis=0))
+
+
+def teeth_for_skin(skin: np.ndarray) -> np.ndarray:
+    """Near white in the face's own light and colour cast: a third of the skin's tint (grey stays grey)."""
     brightness = float(np.clip(skin.mean() / TEETH_SKIN_RATIO, 0.35, 1.2))
     tint = 1.0 + 0.35 * (skin / max(float(skin.mean()), 1.0) - 1.0)
     return np.minimum(225.0 * brightness * tint, 252.0)
@@ -202,27 +205,55 @@ def keep_own_teeth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np
     return np.clip(out + 0.5, 0, 255).astype(np.uint8), kept
 
 
+@dataclass(frozen=True)
+class Mouth:
+    """A mouth as the painter needs it, from whichever landmarks found it: the inner lips corner to corner
+    (upper, and lower with the same corners and facing points), before and after the edit, and the
+    colours of the face's lips and teeth."""
+    upper: np.ndarray  # (n, 2) inner upper lip after the edit
+    lower: np.ndarray  # (n, 2) inner lower lip after the edit
+    seam: np.ndarray  # (n, 2) inner upper lip before the edit: where the closed lips met
+    opened: float  # pixels the gap between the lips grew by
+    jaw: float  # pixels the chin moved down
+    lip: np.ndarray  # RGB
+    teeth: np.ndarray  # RGB
+
+
+def contour_gap(upper: np.ndarray, lower: np.ndarray) -> float:
+    """Mean opening between facing inner-lip points (corners excluded), in pixels; 0 for closed lips."""
+    return float(np.clip(lower[1:-1, 1] - upper[1:-1, 1], 0.0, None).mean())
+
+
 def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray, iod: float,
                 kept: np.ndarray | float = 0.0, own_teeth: np.ndarray | None = None) -> np.ndarray:
+    """`paint_opening` for a mesh edit: `src`/`dst` the mesh before and after. Painted teeth take the colour
+    of the face's own (`own_teeth_colour`) where it shows them."""
+    upper, lower = dst[list(INNER_UPPER_LIP)], dst[list(INNER_LOWER_LIP)]
+    mouth = Mouth(upper, lower, src[list(INNER_UPPER_LIP)], lip_gap(dst) - lip_gap(src),
+                  max(0.0, float(dst[CHIN, 1] - src[CHIN, 1])), _lip_colour(crop, src),
+                  teeth_colour(crop, src) if own_teeth is None else own_teeth)
+    return paint_opening(image, mouth, iod, kept)
+
+
+def paint_opening(image: np.ndarray, mouth: Mouth, iod: float, kept: np.ndarray | float = 0.0) -> np.ndarray:
     """Fill the opening between the edited inner lips (see `_painted_interior`). `kept` (0-1) marks
     pixels kept from a mouth that was already open (`keep_own_teeth`, or the dark opening as the warp
-    carried it); painted teeth take the colour of the face's own (`own_teeth_colour`) where it shows
-    them."""
-    upper, lower = dst[list(INNER_UPPER_LIP)], dst[list(INNER_LOWER_LIP)]
-    if lip_gap(dst) - lip_gap(src) < 0.015 * iod:
+    carried it)."""
+    if mouth.opened < 0.015 * iod:
         return image
     # Work in a box around the opening only.
     margin = 0.1 * iod
     h, w = image.shape[:2]
-    x0, y0 = np.clip(np.floor(dst[list(INNER_UPPER_LIP + INNER_LOWER_LIP)].min(0) - margin), 0, [w, h]).astype(int)
-    x1, y1 = np.clip(np.ceil(dst[list(INNER_UPPER_LIP + INNER_LOWER_LIP)].max(0) + margin), 0, [w, h]).astype(int)
+    both = np.vstack([mouth.upper, mouth.lower])
+    x0, y0 = np.clip(np.floor(both.min(0) - margin), 0, [w, h]).astype(int)
+    x1, y1 = np.clip(np.ceil(both.max(0) + margin), 0, [w, h]).astype(int)
     if x1 <= x0 or y1 <= y0:
         return image
     offset = np.array([x0, y0], float)
-    upper, lower, seam = upper - offset, lower - offset, src[list(INNER_UPPER_LIP)] - offset
+    upper, lower, seam = mouth.upper - offset, mouth.lower - offset, mouth.seam - offset
     feather = 0.012 * iod
     kept_box = kept[y0:y1, x0:x1] if isinstance(kept, np.ndarray) else kept
-    mask = polygon_mask((y1 - y0, x1 - x0), mouth_polygon(dst - offset), feather) * (1.0 - kept_box)
+    mask = polygon_mask((y1 - y0, x1 - x0), np.vstack([upper, lower[::-1][1:-1]]), feather) * (1.0 - kept_box)
     ys, xs = np.mgrid[0:y1 - y0, 0:x1 - x0].astype(np.float32)
 
     def height(points: np.ndarray) -> np.ndarray:
@@ -230,12 +261,10 @@ def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.nd
         return np.interp(xs, points[order, 0], points[order, 1])
 
     half_width = max(float(np.linalg.norm(upper[-1] - upper[0])) / 2, 1.0)
-    offset = xs - (upper[0, 0] + upper[-1, 0]) / 2
-    box = MouthBox(ys, height(upper), height(lower), height(seam), np.clip(np.abs(offset) / half_width, 0.0, 1.0),
-                   offset,
-                   max(0.0, float(dst[CHIN, 1] - src[CHIN, 1])), iod)
-    lip = _lip_colour(crop, src)
-    colour = _painted_interior(box, lip, teeth_colour(crop, src) if own_teeth is None else own_teeth, feather)
+    across = xs - (upper[0, 0] + upper[-1, 0]) / 2
+    box = MouthBox(ys, height(upper), height(lower), height(seam), np.clip(np.abs(across) / half_width, 0.0, 1.0),
+                   across, mouth.jaw, iod)
+    colour = _painted_interior(box, mouth.lip, mouth.teeth, feather)
     painted = image[y0:y1, x0:x1].astype(np.float32) * (1 - mask[..., None]) + colour * mask[..., None]
     out = image.copy()
     out[y0:y1, x0:x1] = np.clip(painted + 0.5, 0, 255).astype(np.uint8)
