@@ -1,9 +1,11 @@
+import cv2
 import numpy as np
 import pytest
 
 from components.common.faces import FaceDetector, align
 from components.common.landmarks import LandmarkError, detect_on_aligned
-from components.expression.au_warp import AUWarpEditor, appearance_layer, face_frame, face_seed, warp
+from components.expression.au_warp import (CALIBRATION, AUWarpEditor, appearance_layer, border_anchors, displaced_landmarks,
+                                           face_frame, face_seed, lips_meet, thin_plate_map, warp)
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +135,19 @@ def test_the_opening_is_painted_as_mesh_warp_paints_it_teeth_on_the_skull_cavity
         int(upper[1]):int(lower[1]) + 1, int(round((upper[0] + lower[0]) / 2))]
     mid = column[len(column) // 3: 2 * len(column) // 3].mean()
     assert column[:max(2, len(column) // 6)].max() > mid + 30  # upper teeth over a darker depth
+
+
+def test_sadness_does_not_fold_a_closed_mouth(grace_hopper_path):
+    # AU17 pushes the lower lip up onto the upper one: the thin-plate warp, asked to send one point to
+    # two places, folded the mouth into a curl.
+    photo = cv2.cvtColor(cv2.imread(str(grace_hopper_path)), cv2.COLOR_BGR2RGB)
+    (found,) = FaceDetector().detect([photo])
+    crop = align(photo, found[0].landmarks, 256).crop
+    lm = detect_on_aligned(crop)
+    aus = {au: v * CALIBRATION for au, v in {1: 1.0, 4: 0.6, 15: 1.0, 17: 0.4}.items()}
+    moved = lips_meet(lm, displaced_landmarks(lm, aus))
+    assert (moved[[67, 66, 65], 1] - moved[[61, 62, 63], 1]).min() >= -1e-6
+    anchors = border_anchors(256)
+    map_x, map_y = thin_plate_map(np.vstack([moved, anchors]), np.vstack([lm, anchors]), 256)
+    det = np.gradient(map_x, axis=1) * np.gradient(map_y, axis=0) - np.gradient(map_x, axis=0) * np.gradient(map_y, axis=1)
+    assert det.min() > 0.05  # no skin turned over

@@ -115,6 +115,25 @@ def displaced_landmarks(points: np.ndarray, aus: dict[int, float], scale: float 
     return moved
 
 
+INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))  # facing inner-lip landmarks (upper, lower)
+
+
+def lips_meet(points: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    """`moved` with lips that meet instead of passing through each other. AU17 and AU24 push the lower
+    lip up: on closed lips, a lower-lip landmark landed on or above the upper one, and the thin-plate
+    warp, asked to send one point to two places, folded the mouth into a curl. A pair keeps at least its
+    old gap (up to 0.02 IOD); both lips give way by half."""
+    _, iod = face_frame(points)
+    moved = moved.copy()
+    for upper, lower in INNER_LIP_PAIRS:
+        floor = min(max(points[lower, 1] - points[upper, 1], 0.0), 0.02 * iod)
+        short = floor - (moved[lower, 1] - moved[upper, 1])
+        if short > 0:
+            moved[upper, 1] -= short / 2
+            moved[lower, 1] += short / 2
+    return moved
+
+
 # ---- dense warp -----------------------------------------------------------------------------------
 
 def _tps_kernel(r2: np.ndarray) -> np.ndarray:
@@ -328,7 +347,7 @@ class AUWarpEditor:
         aus = {au: v * self.strength * CALIBRATION * AU_GAIN.get(au, 1.0) for au, v in aus.items() if v > 0}
         if not aus:
             return Edit(crop.copy(), landmarks.copy())
-        moved = displaced_landmarks(landmarks, aus, only_side=side)
+        moved = lips_meet(landmarks, displaced_landmarks(landmarks, aus, only_side=side))
         out = paint_mouth(warp(crop, landmarks, moved), crop, landmarks, moved)
         if self.appearance:
             layer = appearance_layer(moved, aus, crop.shape[0], face_seed(landmarks))
