@@ -115,7 +115,8 @@ def displaced_landmarks(points: np.ndarray, aus: dict[int, float], scale: float 
     return moved
 
 
-INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))  # facing inner-lip landmarks (upper, lower)
+# Inner lips corner to corner, upper then lower with the same corners: facing pairs (61, 67), (62, 66), (63, 65).
+INNER_UPPER, INNER_LOWER = [60, 61, 62, 63, 64], [60, 67, 66, 65, 64]
 
 
 def lips_meet(points: np.ndarray, moved: np.ndarray) -> np.ndarray:
@@ -125,7 +126,7 @@ def lips_meet(points: np.ndarray, moved: np.ndarray) -> np.ndarray:
     old gap (up to 0.02 IOD); both lips give way by half."""
     _, iod = face_frame(points)
     moved = moved.copy()
-    for upper, lower in INNER_LIP_PAIRS:
+    for upper, lower in zip(INNER_UPPER[1:-1], INNER_LOWER[1:-1]):
         floor = min(max(points[lower, 1] - points[upper, 1], 0.0), 0.02 * iod)
         short = floor - (moved[lower, 1] - moved[upper, 1])
         if short > 0:
@@ -182,10 +183,6 @@ def warp(image: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 # ---- mouth cavity ---------------------------------------------------------------------------------
-
-# Inner lips corner to corner, upper then lower with the same corners: facing pairs (61, 67), (62, 66), (63, 65).
-INNER_UPPER, INNER_LOWER = [60, 61, 62, 63, 64], [60, 67, 66, 65, 64]
-
 
 def lip_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Mean RGB of the lips (between the outer and inner lip contours) of an RGB image."""

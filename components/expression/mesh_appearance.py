@@ -54,7 +54,6 @@ def mouth_mask(shape: tuple[int, int], mesh: np.ndarray, iod: float) -> np.ndarr
     return polygon_mask(shape, mouth_polygon(mesh), 0.012 * iod)
 
 
-
 def lip_gap(mesh: np.ndarray) -> float:
     """Mean opening between the inner lips, in pixels (0 for closed or pressed lips)."""
     return contour_gap(mesh[list(INNER_UPPER_LIP)], mesh[list(INNER_LOWER_LIP)])
