@@ -61,6 +61,8 @@ class CephRGW:
             (r / sub).mkdir(parents=True, exist_ok=True)
         modes = "\n".join(f"ms {k} mode = crc" for k in ("cluster", "service", "client", "mon cluster",
                                                            "mon service", "mon client"))
+        # The mon's store is a few MB and the OSD keeps its objects in memory: a disk under 5 % free (the
+        # mon's default "avail crit") must not stop the mon, as it did on a machine full of run folders.
         self.conf.write_text(f"""[global]
 fsid = {fsid}
 mon host = v2:127.0.0.1:{self.mon_port}
@@ -78,6 +80,8 @@ osd pool default pg autoscale mode = off
 mon allow pool size one = true
 mon max pg per osd = 1000
 mon warn on pool no redundancy = false
+mon data avail crit = 1
+mon data avail warn = 2
 osd crush chooseleaf type = 0
 osd objectstore = memstore
 memstore device bytes = 1073741824
