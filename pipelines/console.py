@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from pathlib import Path
 
 from tqdm import tqdm
@@ -71,7 +72,9 @@ def result_line(stage: str, info: dict) -> str:
 
 
 class RunConsole:
-    """A stand-in for sys.stdout while the KFP local runner executes the pipeline."""
+    """A stand-in for sys.stdout while the KFP local runner executes the pipeline. Thread-safe: the
+    runner executes a ParallelFor's tasks (the shards) in threads that print here at once; one task's
+    start closed the stage's log file under another's write ("I/O operation on closed file")."""
 
     def __init__(self, run_dir: Path, task_stages: dict[str, str], verbose: bool = False, out=None):
         self.logs = run_dir / "logs"
@@ -84,18 +87,21 @@ class RunConsole:
         self.bar: tqdm | None = None
         self.errors: dict[str, str] = {}  # stage -> its last error line
         self._pending = ""
+        self._lock = threading.RLock()  # write, the logging filter and the stage switches, one at a time
 
     # -- file protocol, so that print() and logging handlers can write here --
     def write(self, text: str) -> int:
-        self._pending += text
-        *lines, self._pending = self._pending.split("\n")
-        for line in lines:
-            self._line(line)
+        with self._lock:
+            self._pending += text
+            *lines, self._pending = self._pending.split("\n")
+            for line in lines:
+                self._line(line)
         return len(text)
 
     def flush(self) -> None:
-        if self.log_file:
-            self.log_file.flush()
+        with self._lock:
+            if self.log_file:
+                self.log_file.flush()
 
     def isatty(self) -> bool:
         return False
@@ -110,10 +116,11 @@ class RunConsole:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._pending:
-            self._line(self._pending)
-            self._pending = ""
-        self._close_stage()
+        with self._lock:
+            if self._pending:
+                self._line(self._pending)
+                self._pending = ""
+            self._close_stage()
         sys.stdout, events = self._saved
         for handler in logging.getLogger().handlers:
             handler.removeFilter(self._kfp_record)
@@ -126,7 +133,8 @@ class RunConsole:
         """The runner's own log records (workspace set-up and clean-up) belong in the log, not the console."""
         if self.verbose or f"{os.sep}kfp{os.sep}" not in record.pathname:
             return True
-        self._line(record.getMessage())
+        with self._lock:
+            self._line(record.getMessage())
         return False
 
     def failure(self, stage: str | None = None) -> str:
@@ -175,6 +183,8 @@ class RunConsole:
         self.bar.refresh()
 
     def _open_stage(self, stage: str) -> None:
+        if stage == self.stage and self.log_file:  # another shard of the stage: the same log
+            return
         self._close_stage()
         self.stage = stage
         self.log_file = (self.logs / f"{stage}.log").open("a", encoding="utf-8")

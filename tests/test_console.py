@@ -89,3 +89,31 @@ def test_headline_lists_the_numbers_and_the_report(tmp_path):
     assert text.splitlines()[0] == f"run finished in 201 s: {tmp_path}"
     assert "248 identities, 1631 images made, 1546 kept, 1052 trained on" in text
     assert "emopy: accuracy 0.481" in text and str(tmp_path / "report.html") in text
+
+
+def test_parallel_tasks_print_at_once_without_losing_a_line(tmp_path):
+    # KFP's local runner executes a ParallelFor's tasks (the shards) in threads that all print here:
+    # a task's start switched the log file under another's write ("I/O operation on closed file").
+    import threading
+
+    errors, shown = [], io.StringIO()
+    stages = {"expression-part-op": "expression", "adapt-part-op": "adapt"}
+    with RunConsole(tmp_path / "run", stages, out=shown) as console:
+        def task(k: int) -> None:
+            try:
+                for i in range(300):
+                    name = "expression-part-op" if (k + i) % 7 else "adapt-part-op"
+                    console.write(f"12:00:00.000 - INFO - Executing task '{name}'\n")
+                    console.write(f"    shard {k} line {i}\n")
+            except Exception as exc:  # noqa: BLE001 (any error in a task thread is the failure)
+                errors.append(exc)
+
+        threads = [threading.Thread(target=task, args=(k,)) for k in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors, errors[:3]
+    logs = (tmp_path / "run" / "logs" / "expression.log").read_text() + \
+        (tmp_path / "run" / "logs" / "adapt.log").read_text()
+    assert sum(f"shard {k} line {i}\n" in logs for k in range(6) for i in range(300)) == 6 * 300
