@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from components.common.landmarks import eye_centres
+from components.common.landmarks import INNER_LIP_PAIRS, eye_centres
 
-INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))  # facing upper and lower inner-lip points
 MOUTH_CORNERS = (48, 54)
 
 

@@ -18,6 +18,9 @@ from .faces import template_points
 MODEL_NAME = "shape_predictor_68_face_landmarks.dat"
 RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)
 OUTER_LIPS, INNER_LIPS = slice(48, 60), slice(60, 68)
+# The inner lips corner to corner, upper then lower with the same corners, and their facing (upper, lower) points.
+INNER_UPPER_LIP, INNER_LOWER_LIP = [60, 61, 62, 63, 64], [60, 67, 66, 65, 64]
+INNER_LIP_PAIRS = tuple(zip(INNER_UPPER_LIP[1:-1], INNER_LOWER_LIP[1:-1]))  # (61, 67), (62, 66), (63, 65)
 
 
 class LandmarkError(ValueError):

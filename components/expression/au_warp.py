@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from components.common.landmarks import INNER_LIPS, OUTER_LIPS, eye_centres
+from components.common.landmarks import (INNER_LIP_PAIRS, INNER_LIPS, INNER_LOWER_LIP, INNER_UPPER_LIP, OUTER_LIPS,
+                                        eye_centres)
 
 from .mesh_appearance import Mouth, contour_gap, paint_opening, pixels_between, smooth_noise, teeth_for_skin
 
@@ -115,10 +116,6 @@ def displaced_landmarks(points: np.ndarray, aus: dict[int, float], scale: float 
     return moved
 
 
-# Inner lips corner to corner, upper then lower with the same corners: facing pairs (61, 67), (62, 66), (63, 65).
-INNER_UPPER, INNER_LOWER = [60, 61, 62, 63, 64], [60, 67, 66, 65, 64]
-
-
 def lips_meet(points: np.ndarray, moved: np.ndarray) -> np.ndarray:
     """`moved` with lips that meet instead of passing through each other. AU17 and AU24 push the lower
     lip up: on closed lips, a lower-lip landmark landed on or above the upper one, and the thin-plate
@@ -126,7 +123,7 @@ def lips_meet(points: np.ndarray, moved: np.ndarray) -> np.ndarray:
     old gap (up to 0.02 IOD); both lips give way by half."""
     _, iod = face_frame(points)
     moved = moved.copy()
-    for upper, lower in zip(INNER_UPPER[1:-1], INNER_LOWER[1:-1]):
+    for upper, lower in INNER_LIP_PAIRS:
         floor = min(max(points[lower, 1] - points[upper, 1], 0.0), 0.02 * iod)
         short = floor - (moved[lower, 1] - moved[upper, 1])
         if short > 0:
@@ -205,9 +202,9 @@ def skin_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray:
 def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """The opening between the edited inner lips painted as mesh_warp paints it (`paint_opening`: a cavity
     in the lips' hue, darkest furthest back, teeth on skull and jaw, the tongue), from the 68 landmarks."""
-    upper, lower = dst[INNER_UPPER], dst[INNER_LOWER]
-    opened = contour_gap(upper, lower) - contour_gap(src[INNER_UPPER], src[INNER_LOWER])
-    mouth = Mouth(upper, lower, src[INNER_UPPER], opened, max(0.0, float(dst[8, 1] - src[8, 1])),
+    upper, lower = dst[INNER_UPPER_LIP], dst[INNER_LOWER_LIP]
+    opened = contour_gap(upper, lower) - contour_gap(src[INNER_UPPER_LIP], src[INNER_LOWER_LIP])
+    mouth = Mouth(upper, lower, src[INNER_UPPER_LIP], opened, max(0.0, float(dst[8, 1] - src[8, 1])),
                   lip_colour(crop, src), teeth_for_skin(skin_colour(crop, src)))
     return paint_opening(image, mouth, face_frame(dst)[1])
 
