@@ -151,3 +151,15 @@ def test_sadness_does_not_fold_a_closed_mouth(grace_hopper_path):
     map_x, map_y = thin_plate_map(np.vstack([moved, anchors]), np.vstack([lm, anchors]), 256)
     det = np.gradient(map_x, axis=1) * np.gradient(map_y, axis=0) - np.gradient(map_x, axis=0) * np.gradient(map_y, axis=1)
     assert det.min() > 0.05  # no skin turned over
+
+
+def test_a_smile_that_shows_teeth_keeps_its_own_teeth_where_the_skull_holds_them(face):
+    # au_warp painted over a smile's own teeth with grey, evenly gapped ones (a radiator grille).
+    crop, lm = face  # the astronaut smiles with her teeth showing
+    _, iod = face_frame(lm)
+    smile = AUWarpEditor().edit(crop, lm, {6: 0.8, 12: 1.0, 25: 0.8})
+    x, half = int(round(lm[[62, 66], 0].mean())), max(2, int(0.05 * iod))
+    rows = slice(int(np.ceil(max(lm[62, 1], smile.landmarks[62, 1]))) + 1, int((lm[62, 1] + lm[66, 1]) / 2) - 1)
+    own = np.s_[rows, x - half:x + half]
+    assert rows.stop - rows.start >= 2 and crop[own].mean() > 150
+    assert np.abs(smile.image[own].astype(int) - crop[own]).mean() < 4  # her own upper teeth, where they were

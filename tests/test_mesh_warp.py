@@ -9,7 +9,7 @@ from components.common.face_mesh import (INNER_LIP_PAIRS, LEFT_IRIS, LEFT_LOWER_
 from components.common.faces import FaceDetector, align
 from components.common.landmarks import detect_on_aligned
 from components.expression.editors import EditRejected
-from components.expression.mesh_appearance import keep_own_teeth, lip_gap
+from components.expression.mesh_appearance import Lips, keep_own_teeth, lip_gap
 from components.expression.mesh_fields import SUPPORTED_AUS, displacement, similarity_fit
 from components.expression.mesh_model import load_mesh_model
 from components.expression.mesh_eyes import opening
@@ -106,7 +106,8 @@ def test_a_smile_that_shows_teeth_keeps_them_on_the_skull_and_the_jaw_when_the_j
     # opening stays where it was, the lower half rides down with the chin.
     drop = np.zeros_like(mesh)
     drop[[i for i in range(len(mesh)) if mesh[i, 1] > (mesh[13, 1] + mesh[14, 1]) / 2], 1] = int(0.2 * iod)
-    kept_image, kept = keep_own_teeth(np.zeros_like(crop), crop, mesh, mesh + drop, iod)
+    kept_image, kept = keep_own_teeth(np.zeros_like(crop), crop, Lips.of_mesh(mesh), Lips.of_mesh(mesh + drop),
+                                     drop[152], iod)
     rows = slice(int(mesh[13, 1] + 0.04 * iod), int((mesh[13, 1] + mesh[14, 1]) / 2 - 0.01 * iod))
     upper = rows, slice(x - half, x + half)
     assert before[upper].mean() > 180 and (kept[upper] > 0.95).all()

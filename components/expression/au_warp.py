@@ -20,7 +20,8 @@ import numpy as np
 from components.common.landmarks import (INNER_LIP_PAIRS, INNER_LIPS, INNER_LOWER_LIP, INNER_UPPER_LIP, OUTER_LIPS,
                                         eye_centres)
 
-from .mesh_appearance import Mouth, contour_gap, paint_opening, pixels_between, smooth_noise, teeth_for_skin
+from .mesh_appearance import (OPEN_LIPS, Lips, Mouth, keep_open_mouth, paint_opening, pixels_between, smooth_noise,
+                              teeth_for_skin)
 
 # AU -> {landmark index: (dx outwards, dy down)} at intensity 1, in IOD units.
 AU_MOVES: dict[int, dict[int, tuple[float, float]]] = {
@@ -201,12 +202,17 @@ def skin_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """The opening between the edited inner lips painted as mesh_warp paints it (`paint_opening`: a cavity
-    in the lips' hue, darkest furthest back, teeth on skull and jaw, the tongue), from the 68 landmarks."""
-    upper, lower = dst[INNER_UPPER_LIP], dst[INNER_LOWER_LIP]
-    opened = contour_gap(upper, lower) - contour_gap(src[INNER_UPPER_LIP], src[INNER_LOWER_LIP])
-    mouth = Mouth(upper, lower, src[INNER_UPPER_LIP], opened, max(0.0, float(dst[8, 1] - src[8, 1])),
-                  lip_colour(crop, src), teeth_for_skin(skin_colour(crop, src)))
-    return paint_opening(image, mouth, face_frame(dst)[1])
+    in the lips' hue, darkest furthest back, teeth on skull and jaw, the tongue), from the 68 landmarks.
+    Teeth the face already showed stay its own, with skull and jaw (`keep_open_mouth`)."""
+    before = Lips(src[INNER_UPPER_LIP], src[INNER_LOWER_LIP])
+    after = Lips(dst[INNER_UPPER_LIP], dst[INNER_LOWER_LIP])
+    iod = face_frame(dst)[1]
+    teeth, kept, own = teeth_for_skin(skin_colour(crop, src)), 0.0, None
+    if before.gap >= OPEN_LIPS * iod:
+        image, kept, own = keep_open_mouth(image, crop, before, after, dst[8] - src[8], teeth, iod)
+    mouth = Mouth(after.upper, after.lower, before.upper, after.gap - before.gap, max(0.0, float(dst[8, 1] - src[8, 1])),
+                  lip_colour(crop, src), teeth if own is None else own)
+    return paint_opening(image, mouth, iod, kept)
 
 
 # ---- appearance layers ----------------------------------------------------------------------------

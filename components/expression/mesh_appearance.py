@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
-from components.common.face_mesh import INNER_LIP_PAIRS, INNER_LOWER_LIP, INNER_UPPER_LIP, OUTER_LOWER_LIP, OUTER_UPPER_LIP
+from components.common.face_mesh import INNER_LOWER_LIP, INNER_UPPER_LIP, OUTER_LOWER_LIP, OUTER_UPPER_LIP
 
 SUPERSAMPLE = 4  # masks are drawn at 4x and averaged down: anti-aliased edges
 
@@ -45,18 +46,33 @@ def _lip_colour(crop: np.ndarray, mesh: np.ndarray) -> np.ndarray:
     return np.median(pixels.astype(np.float32), axis=0)
 
 
-def mouth_polygon(mesh: np.ndarray) -> np.ndarray:
-    """The inner lip contour as one closed polygon."""
-    return np.vstack([mesh[list(INNER_UPPER_LIP)], mesh[list(INNER_LOWER_LIP)][::-1][1:-1]])
+class Lips(NamedTuple):
+    """The inner lips from corner to corner, whichever landmarks found them (the mesh's or the 68
+    points'): the lower contour has the same corners and its points face the upper one's."""
+    upper: np.ndarray  # (n, 2)
+    lower: np.ndarray  # (n, 2)
+
+    @classmethod
+    def of_mesh(cls, mesh: np.ndarray) -> Lips:
+        return cls(mesh[list(INNER_UPPER_LIP), :2], mesh[list(INNER_LOWER_LIP), :2])
+
+    @property
+    def gap(self) -> float:
+        return contour_gap(self.upper, self.lower)
+
+
+def opening_mask(shape: tuple[int, int], lips: Lips, iod: float) -> np.ndarray:
+    """0-1 coverage of the opening between the inner lips (one closed polygon), anti-aliased."""
+    return polygon_mask(shape, np.vstack([lips.upper, lips.lower[::-1][1:-1]]), 0.012 * iod)
 
 
 def mouth_mask(shape: tuple[int, int], mesh: np.ndarray, iod: float) -> np.ndarray:
-    return polygon_mask(shape, mouth_polygon(mesh), 0.012 * iod)
+    return opening_mask(shape, Lips.of_mesh(mesh), iod)
 
 
 def lip_gap(mesh: np.ndarray) -> float:
     """Mean opening between the inner lips, in pixels (0 for closed or pressed lips)."""
-    return contour_gap(mesh[list(INNER_UPPER_LIP)], mesh[list(INNER_LOWER_LIP)])
+    return Lips.of_mesh(mesh).gap
 
 
 OPEN_LIPS = 0.06  # IOD: below this gap the lips are (nearly) a seam, with no mouth interior worth keeping
@@ -162,46 +178,55 @@ def teeth_for_skin(skin: np.ndarray) -> np.ndarray:
     return np.minimum(225.0 * brightness * tint, 252.0)
 
 
-def own_teeth_colour(crop: np.ndarray, src: np.ndarray, iod: float) -> np.ndarray | None:
+def own_teeth_colour(crop: np.ndarray, lips: Lips, skin_teeth: np.ndarray, iod: float) -> np.ndarray | None:
     """The colour of the teeth a parted mouth already shows (the brightest quarter of its opening), so
     that teeth painted beside them match; None where the opening shows no teeth (darker than the skin's
-    teeth colour would be by a fifth or more)."""
-    if lip_gap(src) < OPEN_LIPS * iod:
+    teeth colour `skin_teeth` would be by a fifth or more)."""
+    if lips.gap < OPEN_LIPS * iod:
         return None
-    pixels = crop[mouth_mask(crop.shape[:2], src, iod) > 0.9].astype(np.float32)
+    pixels = crop[opening_mask(crop.shape[:2], lips, iod) > 0.9].astype(np.float32)
     if len(pixels) < 8:
         return None
     bright = pixels[pixels.mean(1) >= np.percentile(pixels.mean(1), 75)]
     own = np.median(bright, axis=0)
-    return own if own.mean() >= 0.8 * teeth_colour(crop, src).mean() else None
+    return own if own.mean() >= 0.8 * skin_teeth.mean() else None
 
 
-def keep_own_teeth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray,
+def keep_own_teeth(image: np.ndarray, crop: np.ndarray, before: Lips, after: Lips, jaw: np.ndarray,
                    iod: float) -> tuple[np.ndarray, np.ndarray]:
     """A mouth that was already open with its teeth showing keeps them where they belong: the part of the old
     opening above the gap's middle (upper teeth) stays with the skull, the part below (lower teeth)
-    moves with the chin, and either shows only inside the edited opening. The warp would stretch them
-    with the lips instead (teeth drawn into bars, or a black hole where the jaw dropped). Returns the
-    image and the kept coverage (0-1) that `paint_mouth` leaves alone."""
+    moves with the chin (`jaw`: its (dx, dy) in pixels), and either shows only inside the edited opening.
+    The warp would stretch them with the lips instead (teeth drawn into bars, or a black hole where the
+    jaw dropped). Returns the image and the kept coverage (0-1) that `paint_opening` leaves alone."""
     h, w = image.shape[:2]
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    upper, lower = zip(*INNER_LIP_PAIRS)
-    middle = (src[list(upper)] + src[list(lower)]) / 2
+    middle = (before.upper[1:-1] + before.lower[1:-1]) / 2
     order = np.argsort(middle[:, 0])
     split = np.interp(xs, middle[order, 0], middle[order, 1])
     soft = max(0.5, 0.01 * iod)
     below = np.clip((ys - split) / soft + 0.5, 0.0, 1.0)
-    before = mouth_mask((h, w), src, iod)
-    jaw = dst[CHIN] - src[CHIN]
+    old = opening_mask((h, w), before, iod)
     shift = np.float32([[1, 0, jaw[0]], [0, 1, jaw[1]]])
-    on_jaw = cv2.warpAffine(before * below, shift, (w, h), flags=cv2.INTER_LINEAR)
+    on_jaw = cv2.warpAffine(old * below, shift, (w, h), flags=cv2.INTER_LINEAR)
     jaw_pixels = cv2.warpAffine(crop, shift, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    after = mouth_mask((h, w), dst, iod)
-    skull_kept, jaw_kept = before * (1 - below) * after, on_jaw * after
+    new = opening_mask((h, w), after, iod)
+    skull_kept, jaw_kept = old * (1 - below) * new, on_jaw * new
     kept = np.clip(skull_kept + jaw_kept, 0.0, 1.0)
     out = image.astype(np.float32) * (1 - kept[..., None]) + crop.astype(np.float32) * skull_kept[..., None] + \
         jaw_pixels.astype(np.float32) * jaw_kept[..., None]
     return np.clip(out + 0.5, 0, 255).astype(np.uint8), kept
+
+
+def keep_open_mouth(image: np.ndarray, crop: np.ndarray, before: Lips, after: Lips, jaw: np.ndarray,
+                    skin_teeth: np.ndarray, iod: float) -> tuple[np.ndarray, np.ndarray | float, np.ndarray | None]:
+    """For a mouth that was already parted with its teeth showing: `keep_own_teeth`, and their colour for
+    the teeth painted beside them. Returns (image, kept coverage, own teeth colour or None)."""
+    own = own_teeth_colour(crop, before, skin_teeth, iod)
+    if own is None:
+        return image, 0.0, None
+    image, kept = keep_own_teeth(image, crop, before, after, jaw, iod)
+    return image, kept, own
 
 
 @dataclass(frozen=True)

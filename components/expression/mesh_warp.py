@@ -18,8 +18,8 @@ from components.common.face_mesh import MeshError, detect_mesh, head_pose
 
 from .au_warp import Edit
 from .editors import EditRejected
-from .mesh_appearance import (OPEN_LIPS, fold_shading, keep_own_teeth, lip_gap, mouth_mask, own_teeth_colour,
-                              paint_mouth)
+from .mesh_appearance import (CHIN, OPEN_LIPS, Lips, fold_shading, keep_open_mouth, lip_gap, mouth_mask, paint_mouth,
+                              teeth_colour)
 from .mesh_eyes import follow_lids, keep_eyeballs
 from .mesh_fields import FaceFrame, displacement, face_frame
 from .mesh_model import MeshModel, load_mesh_model
@@ -208,11 +208,11 @@ class MeshWarpEditor:
             out = fold_shading(out, ratio, frame.iod)
         out = keep_eyeballs(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, map_x, map_y)
         kept, own_teeth = 0.0, None
-        if lip_gap(frame.mesh) >= OPEN_LIPS * frame.iod:
-            own_teeth = own_teeth_colour(crop, frame.mesh[:, :2], frame.iod)
-            if own_teeth is not None:  # they stay with skull and jaw
-                out, kept = keep_own_teeth(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod)
-            else:
+        if lip_gap(frame.mesh) >= OPEN_LIPS * frame.iod:  # teeth that show stay with skull and jaw
+            out, kept, own_teeth = keep_open_mouth(out, crop, Lips.of_mesh(frame.mesh), Lips.of_mesh(edited_mesh),
+                                                   edited_mesh[CHIN] - frame.mesh[CHIN, :2],
+                                                   teeth_colour(crop, frame.mesh[:, :2]), frame.iod)
+            if own_teeth is None:
                 kept = _carried_opening(frame, map_x, map_y)
         out = paint_mouth(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, kept, own_teeth)
         out[face.outside] = crop[face.outside]
