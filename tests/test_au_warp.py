@@ -4,8 +4,9 @@ import pytest
 
 from components.common.faces import FaceDetector, align
 from components.common.landmarks import LandmarkError, detect_on_aligned
-from components.expression.au_warp import (CALIBRATION, AUWarpEditor, appearance_layer, border_anchors, displaced_landmarks,
-                                           face_frame, face_seed, lips_meet, thin_plate_map, warp)
+from components.expression.au_warp import (AU_GAIN, CALIBRATION, AUWarpEditor, appearance_layer, border_anchors,
+                                           displaced_landmarks, face_frame, face_seed, lips_meet, thin_plate_map, warp,
+                                           warp_maps)
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +164,20 @@ def test_a_smile_that_shows_teeth_keeps_its_own_teeth_where_the_skull_holds_them
     own = np.s_[rows, x - half:x + half]
     assert rows.stop - rows.start >= 2 and crop[own].mean() > 150
     assert np.abs(smile.image[own].astype(int) - crop[own]).mean() < 4  # her own upper teeth, where they were
+
+
+def test_a_dropped_chin_slides_the_bottom_edge_instead_of_folding_skin_against_it(face):
+    # Aligned crops are tight: the chin sits near or beyond the bottom edge. With the edge pinned, the jaw
+    # of surprise folded the skin between the lower lip and the edge over itself (a dark drip on the chin).
+    crop, lm = face
+    size = crop.shape[0]
+    _, iod = face_frame(lm)
+    aus = {au: v * CALIBRATION * AU_GAIN.get(au, 1.0) for au, v in {25: 1.0, 26: 1.0}.items()}
+    for room in (0.1, 0.2, 0.34, 0.45, 0.7):  # IOD between the chin and the bottom edge
+        src = lm + [0.0, size - 1 - room * iod - lm[8, 1]]
+        moved = lips_meet(src, displaced_landmarks(src, aus))
+        map_x, map_y = warp_maps(size, src, moved)
+        det = np.gradient(map_x, axis=1) * np.gradient(map_y, axis=0) - \
+            np.gradient(map_x, axis=0) * np.gradient(map_y, axis=1)
+        assert det[int(moved[57, 1]):].min() > 0.3, room  # no skin turned over below the lower lip
+        assert np.allclose(map_y[:, 0], np.arange(size), atol=0.5)  # the sides stay pinned

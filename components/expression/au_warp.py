@@ -173,10 +173,37 @@ def border_anchors(size: int, per_side: int = 8) -> np.ndarray:
                            np.stack([last - t, np.full_like(t, last)], 1), np.stack([np.zeros_like(t), last - t], 1)])
 
 
-def warp(image: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    size = image.shape[0]
+JAW_LINE = list(range(3, 14))  # 68-point jaw contour from below one ear to below the other
+NECK_KEPT = 0.5  # a dropped chin may squeeze the band between it and the bottom edge to half, no further
+
+
+def jaw_sliding_anchors(size: int, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Border anchors (where they are in the output, where they sample in the input): pinned, except the
+    bottom edge under a dropping jaw where too little room is left below the chin (aligned crops are
+    tight: the chin sits near or beyond the edge). There the edge slides down too, and the neck leaves
+    the frame. Pinned, the dropped chin folded the skin over itself against the edge: a dark drip."""
     anchors = border_anchors(size)
-    map_x, map_y = thin_plate_map(np.vstack([dst, anchors]), np.vstack([src, anchors]), size)
+    bottom = anchors[:, 1] == size - 1
+    jaw = src[JAW_LINE]
+    order = np.argsort(jaw[:, 0])
+    x = anchors[bottom, 0]
+    drop = np.clip(np.interp(x, jaw[order, 0], (dst - src)[JAW_LINE, 1][order], left=0.0, right=0.0), 0.0, None)
+    room = size - 1 - np.interp(x, jaw[order, 0], jaw[order, 1])
+    sampled = anchors.copy()
+    # The band between chin and edge, `room` high, shows in `room - drop` rows: slide the edge so that
+    # they hold no more than 1 / NECK_KEPT times as much (all of it moves with the chin once room < drop).
+    sampled[bottom, 1] -= np.clip(room - (room - drop) / NECK_KEPT, 0.0, drop)
+    return anchors, sampled
+
+
+def warp_maps(size: int, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per output pixel, where to sample the input: a thin-plate spline through the moved landmarks."""
+    anchors, sampled = jaw_sliding_anchors(size, src, dst)
+    return thin_plate_map(np.vstack([dst, anchors]), np.vstack([src, sampled]), size)
+
+
+def warp(image: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    map_x, map_y = warp_maps(image.shape[0], src, dst)
     return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
