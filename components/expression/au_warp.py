@@ -273,14 +273,16 @@ def _upper_face_marks(layer: np.ndarray, p: np.ndarray, a, midline: float, iod: 
             _stroke(layer, np.array([top, top + [dx * 0.3 * iod, 0.3 * iod]]), -0.35 * a(4), w, scale)
         _stroke(layer, p[17:22] + [0, 0.09 * iod], -0.18 * a(4), 2 * w, scale)
         _stroke(layer, p[22:27] + [0, 0.09 * iod], -0.18 * a(4), 2 * w, scale)
-    if a(1) or a(2):  # horizontal forehead lines, central for AU1, lateral for AU2: this face's own spacing
-        for rise in np.cumsum(rng.uniform(0.1, 0.18, 3)) + 0.08:
+    if a(1) or a(2):  # horizontal forehead lines, central for AU1, lateral for AU2: this face's own number
+        # (2 to 4), spacing, and breaks (a line's lateral parts are missing on some faces)
+        for rise in np.cumsum(rng.uniform(0.1, 0.18, rng.integers(2, 5))) + 0.08:
             wave = rng.normal(0.0, 0.012, (10, 1)) * iod * np.array([[0.0, 1.0]])
             brow = np.vstack([p[17:22], p[22:27]]) - [0, rise * iod] + wave
             centre_part, lateral = brow[2:8], np.vstack([brow[:3], brow[7:]])
             _stroke(layer, centre_part, -0.14 * a(1), w, scale)
-            _stroke(layer, lateral[:3], -0.12 * a(2), w, scale)
-            _stroke(layer, lateral[3:], -0.12 * a(2), w, scale)
+            for part in (lateral[:3], lateral[3:]):
+                if rng.random() < 0.75:
+                    _stroke(layer, part, -0.12 * a(2), w, scale)
     if a(9):  # transverse wrinkles on the nose bridge
         for t in np.sort(rng.uniform(0.3, 0.8, 3)):
             y = p[27, 1] + t * (p[30, 1] - p[27, 1])
