@@ -183,3 +183,16 @@ def test_a_dropped_chin_slides_the_bottom_edge_instead_of_folding_skin_against_i
             np.gradient(map_x, axis=0) * np.gradient(map_y, axis=1)
         assert det[int(moved[57, 1]):].min() > 0.3, room  # no skin turned over below the lower lip
         assert np.allclose(map_y[:, 0], np.arange(size), atol=0.5)  # the sides stay pinned
+
+
+def test_brows_held_up_by_au1_do_not_shade_the_lids(face):
+    # Fear and sadness (1+4): AU1 holds the brows up, AU4 only draws them together; the lids under them
+    # were shaded as under anger's lowered brows, a dark band across the eyes.
+    _, lm = face
+    _, iod = face_frame(lm)
+    x0, x1 = int(lm[18, 0]), int(lm[20, 0])  # under the brow, away from the glabella's furrows
+    y0, y1 = int(lm[19, 1] + 0.05 * iod), int(lm[37, 1])
+    lids = np.s_[y0:y1, x0:x1]
+    lowered = appearance_layer(lm, {4: 2.0}, 160, face_seed(lm))[lids].mean()
+    held = appearance_layer(lm, {1: 2.0, 4: 2.0}, 160, face_seed(lm))[lids].mean()
+    assert lowered < -0.05 and held > lowered / 4

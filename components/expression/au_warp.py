@@ -267,12 +267,15 @@ def _blob(layer: np.ndarray, centre: np.ndarray, axes: tuple[float, float], valu
 def _upper_face_marks(layer: np.ndarray, p: np.ndarray, a, midline: float, iod: float, w: float, scale: int,
                       rng: np.random.Generator) -> None:
     """Brow, forehead, nose-bridge, cheek and lid marks (AU1, 2, 4, 6, 7, 9, 12)."""
-    if a(4):  # glabellar furrows and brow shadow
+    if a(4):  # glabellar furrows, and the shadow of lowered brows on the lids
         for dx in (-0.07, 0.07):
             top = np.array([midline + dx * iod, min(p[21, 1], p[22, 1]) - 0.06 * iod])
             _stroke(layer, np.array([top, top + [dx * 0.3 * iod, 0.3 * iod]]), -0.35 * a(4), w, scale)
-        _stroke(layer, p[17:22] + [0, 0.09 * iod], -0.18 * a(4), 2 * w, scale)
-        _stroke(layer, p[22:27] + [0, 0.09 * iod], -0.18 * a(4), 2 * w, scale)
+        # FACS 1+4 (fear, sadness): AU1 holds the brows up against AU4, which only draws them together, so
+        # they shade the lids only as far as AU4 outweighs AU1 (shaded anyway, fear's lids were a dark band).
+        lowered = max(0.0, a(4) - a(1))
+        _stroke(layer, p[17:22] + [0, 0.09 * iod], -0.18 * lowered, 2 * w, scale)
+        _stroke(layer, p[22:27] + [0, 0.09 * iod], -0.18 * lowered, 2 * w, scale)
     if a(1) or a(2):  # horizontal forehead lines, central for AU1, lateral for AU2: this face's own number
         # (2 to 4), spacing, and breaks (a line's lateral parts are missing on some faces)
         for rise in np.cumsum(rng.uniform(0.1, 0.18, rng.integers(2, 5))) + 0.08:
