@@ -13,8 +13,10 @@ PROTOTYPES: dict[str, dict[int, float]] = {
     # Fear: inner brows hard up and drawn together (1+4 stronger than in sadness), lips stretched with the
     # lower lip pulled down (AU16) and the jaw only half open: not surprise's round, dropped mouth. The upper
     # lids rise only a little over tense lower lids (AU5 0.3, AU7): a wide stare reads as surprise to
-    # independent classifiers, on real and GAN faces alike, and changes the face's identity more.
-    "fear": {1: 1.2, 2: 0.5, 4: 1.3, 5: 0.3, 7: 0.4, 16: 1.0, 20: 0.4, 25: 1.0, 26: 0.5},
+    # independent classifiers, on real and GAN faces alike, and changes the face's identity more. No AU2:
+    # EMFACS lists 1+2+4, but the editors' AU2 lifts the outer brows into surprise's arch; without it the
+    # brows slant, and both classifiers read more fear with both editors, on real and GAN faces (README).
+    "fear": {1: 1.2, 4: 1.3, 5: 0.3, 7: 0.4, 16: 1.0, 20: 0.4, 25: 1.0, 26: 0.5},
     # Anger: brows down, glare, lids tight, and the open, squared mouth of EMFACS 4+5+7+10+23+25 (upper lip
     # raised, lips tightened and parted) rather than the pressed lips of 4+5+7+23+24+17, which classifiers
     # read as neutral.
