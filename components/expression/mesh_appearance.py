@@ -221,7 +221,8 @@ def keep_own_teeth(image: np.ndarray, crop: np.ndarray, before: Lips, after: Lip
 def keep_open_mouth(image: np.ndarray, crop: np.ndarray, before: Lips, after: Lips, jaw: np.ndarray,
                     skin_teeth: np.ndarray, iod: float) -> tuple[np.ndarray, np.ndarray | float, np.ndarray | None]:
     """For a mouth that was already parted with its teeth showing: `keep_own_teeth`, and their colour for
-    the teeth painted beside them. Returns (image, kept coverage, own teeth colour or None)."""
+    the teeth painted beside them. Returns (image, kept coverage, own teeth colour or None); a closed
+    mouth, or one that shows no teeth, comes back as it was."""
     own = own_teeth_colour(crop, before, skin_teeth, iod)
     if own is None:
         return image, 0.0, None
