@@ -305,3 +305,22 @@ def test_widened_eyes_uncover_white_around_an_iris_that_stays_where_it_was(edito
         uncovered = is_open & ~was_open
         assert uncovered.sum() > 50
         assert after[uncovered].mean() > before[middle].mean() + 70
+
+
+def test_folds_are_shaded_on_the_face_not_on_the_background_beside_it(editor, face):
+    # The warp's band between the face's outline and its fixed ring holds background, hair and ears;
+    # folds shaded there were grey smudges beside the jaw on a light background.
+    from components.expression.mesh_fields import FACE_OVAL
+
+    crop, landmarks = face
+    prepared = editor.prepare(crop, landmarks)
+    aus = emotion_target("happy", 1.0).aus
+    shaded = editor.edit(prepared, crop, aus).image.astype(int)
+    plain = MeshWarpEditor(appearance=False).edit(prepared, crop, aus).image.astype(int)
+    mesh, iod = prepared.frame.mesh[:, :2], prepared.frame.iod
+    outline = np.zeros(crop.shape[:2], np.uint8)
+    cv2.fillPoly(outline, [np.round(mesh[list(FACE_OVAL)]).astype(np.int32)], 1)
+    near = cv2.dilate(outline, np.ones((3, 3), np.uint8), iterations=int(0.17 * iod)) > 0
+    changed = np.abs(shaded - plain).max(2)
+    assert changed[near].max() > 8  # folds on the face
+    assert changed[~near].max() <= 1  # none beside it

@@ -19,9 +19,9 @@ from components.common.face_mesh import MeshError, detect_mesh, head_pose
 from .au_warp import Edit
 from .editors import EditRejected
 from .mesh_appearance import (CHIN, OPEN_LIPS, Lips, fold_shading, keep_open_mouth, lip_gap, mouth_mask, paint_mouth,
-                              teeth_colour)
+                              polygon_mask, teeth_colour)
 from .mesh_eyes import follow_lids, keep_eyeballs
-from .mesh_fields import FaceFrame, displacement, face_frame
+from .mesh_fields import FACE_OVAL, FaceFrame, displacement, face_frame
 from .mesh_model import MeshModel, load_mesh_model
 
 MAX_YAW = 30.0  # degrees: beyond this the frontal model's fields no longer fit the face
@@ -145,6 +145,20 @@ def backward_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int],
     return map_x, map_y, full_ratio
 
 
+ONTO_OUTLINE_IOD = 0.05  # folds shade this far past the mesh's outline (a cheek's crease reaches its edge)
+
+
+def on_the_face(ratio: np.ndarray, mesh: np.ndarray, iod: float) -> np.ndarray:
+    """The area ratio with no compression outside the face's outline: the band between the outline and
+    the warp's fixed ring holds background, hair and ears, and folds shaded there were grey smudges
+    beside the jaw on a light background."""
+    oval = mesh[list(FACE_OVAL)]
+    centre = oval.mean(0)
+    outward = (oval - centre) / np.linalg.norm(oval - centre, axis=1, keepdims=True)
+    face = polygon_mask(ratio.shape, oval + ONTO_OUTLINE_IOD * iod * outward, 0.03 * iod)
+    return 1.0 - (1.0 - ratio) * face
+
+
 def _identity_maps(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     map_x, map_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     return map_x, map_y
@@ -205,7 +219,7 @@ class MeshWarpEditor:
         out = cv2.remap(crop, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         edited_mesh = frame.mesh[:, :2] + moves[:len(frame.mesh)]
         if self.appearance:
-            out = fold_shading(out, ratio, frame.iod)
+            out = fold_shading(out, on_the_face(ratio, edited_mesh, frame.iod), frame.iod)
         out = keep_eyeballs(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, map_x, map_y)
         kept, own_teeth = 0.0, None
         if lip_gap(frame.mesh) >= OPEN_LIPS * frame.iod:  # teeth that show stay with skull and jaw
