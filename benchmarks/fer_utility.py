@@ -57,6 +57,7 @@ FACTORS: dict[str, tuple[dict, str]] = {
                       "the demo's recipe before equalised input, mixup and the sharpness augmentation"),
     "ema_0.99": ({"ema_decay": 0.99}, "keep a moving average of the weights (decay 0.99 per step)"),
     "ema_0.995": ({"ema_decay": 0.995}, "keep a moving average of the weights (decay 0.995 per step)"),
+    "no_mirror_average": ({"mirror_average": False}, "the model answers for the face alone, not averaged with its mirror"),
     "input_96": ({"image_size": 96}, "96 px input instead of 64"),
     "epochs_15": ({"epochs": 15, "patience": 15}, "half the epochs"),
     "lr_5e-4": ({"lr": 5e-4}, "peak lr 5e-4"),

@@ -307,3 +307,24 @@ def test_equalised_input_gives_a_soft_face_the_local_contrast_of_a_sharp_one(ast
     assert PreprocessSpec.from_json(equalised.to_json()) == equalised
     colour = PreprocessSpec(64, False, (0.5,) * 3, (0.5,) * 3, equalise=True)
     assert preprocess([face, face[..., 0]], colour).shape == (2, 3, 64, 64)  # colour and grey photos alike
+
+
+def test_the_trained_model_answers_a_face_and_its_mirror_alike_in_torch_and_onnx(toy_dataset, trained, tmp_path):
+    # Mirror averaging: the answer is the mean over the face and its mirror image, wherever the model runs.
+    from components.common.fer_model import load_trained, predict
+    from models.fer import MirrorAveraged
+
+    model_dir, _ = trained
+    model, _, spec = load_trained(model_dir)
+    rng = np.random.default_rng(0)
+    faces = [rng.integers(0, 255, (80, 80, 3), dtype=np.uint8) for _ in range(4)]
+    arrays = preprocess(faces, spec)
+    mirrored = np.ascontiguousarray(arrays[..., ::-1])
+    assert np.allclose(predict(model, arrays, "cpu"), predict(model, mirrored, "cpu"), atol=1e-5)
+    assert not np.allclose(predict(model.net, arrays, "cpu"), predict(model.net, mirrored, "cpu"), atol=1e-3)
+    export(ExportParams(name="fer"), model_dir, tmp_path, dataset_dir=toy_dataset)
+    session = ort.InferenceSession(str(tmp_path / "fer" / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    onnx_logits = session.run(["logits"], {"input": arrays})[0]
+    assert np.allclose(onnx_logits, session.run(["logits"], {"input": mirrored})[0], atol=1e-5)
+    train(TrainParams(**{**FAST, "mirror_average": False}), toy_dataset, tmp_path / "plain")
+    assert not isinstance(load_trained(tmp_path / "plain")[0], MirrorAveraged)  # as trained, when asked

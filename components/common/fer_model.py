@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from models.checkpoints import CheckpointError, load_torch_weights
-from models.fer import build_model
+from models.fer import MirrorAveraged, build_model
 
 from .datasets import Sample
 from .fer_preprocess import PreprocessSpec, preprocess
@@ -25,6 +25,8 @@ def load_trained(model_dir: Path, device: str = "cpu"):
     outputs = len(state["classes"]) if state["task"] == "emotion" else len(state["au_units"])
     model = build_model(state["model"], outputs, spec.channels, spec.size)
     model.load_state_dict(state["model_state"])
+    if state.get("mirror_average"):  # checkpoints from before the option answer as trained
+        model = MirrorAveraged(model)
     return model.eval().to(device), state, spec
 
 

@@ -45,6 +45,9 @@ class TrainParams(StageParams):
     ema_decay: float = Field(0.0, ge=0.0, lt=1.0,
                              description="validate, keep and export an exponential moving average of the weights "
                                          "(decay per step, e.g. 0.99); 0: the weights as trained")
+    mirror_average: bool = Field(True, description="the trained model answers with the mean of its outputs for "
+                                                   "the face and its mirror image (evaluate, bias and the exported "
+                                                   "ONNX model alike)")
     batching: Literal["random", "identity", "balanced"] = Field(
         "random", description="shuffled batches, batches of whole identities (all their expressions together), "
                               "or class-balanced sampling")

@@ -215,7 +215,8 @@ def build_training(params: TrainParams, spec: PreprocessSpec, in_dir: Path, out:
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
     meta = {"model": params.model, "task": params.task, "classes": params.classes, "au_units": params.au_units,
             "preprocess": spec.to_json(), "params": json.dumps(params.model_dump()),
-            "alignment": json.dumps(dataset_alignment(in_dir))}  # clients align new faces the same way
+            "alignment": json.dumps(dataset_alignment(in_dir)),  # clients align new faces the same way
+            "mirror_average": params.mirror_average}
     pos_weight = None
     if params.task != "emotion":  # class re-weighting for rare AUs
         positives = train_y.sum(0)
