@@ -196,3 +196,19 @@ def test_brows_held_up_by_au1_do_not_shade_the_lids(face):
     lowered = appearance_layer(lm, {4: 2.0}, 160, face_seed(lm))[lids].mean()
     held = appearance_layer(lm, {1: 2.0, 4: 2.0}, 160, face_seed(lm))[lids].mean()
     assert lowered < -0.05 and held > lowered / 4
+
+
+def test_a_dark_open_mouth_stays_dark_instead_of_filling_with_painted_teeth(grace_hopper_path):
+    # A generated face often has its mouth open onto darkness: au_warp painted white teeth into the whole
+    # opening of every such face's smile (a white blob at 64 px); it now keeps the dark opening as the
+    # warp carries it, as mesh_warp does.
+    photo = cv2.cvtColor(cv2.imread(str(grace_hopper_path)), cv2.COLOR_BGR2RGB)
+    (found,) = FaceDetector().detect([photo])
+    crop = align(photo, found[0].landmarks, 256).crop
+    opened = AUWarpEditor().edit(crop, detect_on_aligned(crop), {25: 1.0, 26: 0.6})
+    lm = opened.landmarks
+    grey = opened.image.mean(2)
+    centre = np.s_[int(lm[62, 1]) + 3:int(lm[66, 1]) - 2, int(lm[62, 0]) - 3:int(lm[62, 0]) + 4]
+    assert grey[centre].mean() < 80  # the face to edit: its mouth open onto darkness
+    smile = AUWarpEditor().edit(opened.image, lm, {6: 0.8, 12: 1.0, 25: 0.8}).image.mean(2)
+    assert smile[centre].mean() < 100  # still dark: no teeth painted over the opening

@@ -20,8 +20,8 @@ import numpy as np
 from components.common.landmarks import (INNER_LIP_PAIRS, INNER_LIPS, INNER_LOWER_LIP, INNER_UPPER_LIP, OUTER_LIPS,
                                         eye_centres)
 
-from .mesh_appearance import (Lips, Mouth, keep_open_mouth, paint_opening, pixels_between, smooth_noise,
-                              teeth_for_skin)
+from .mesh_appearance import (OPEN_LIPS, Lips, Mouth, carried_opening, keep_open_mouth, opening_mask, paint_opening,
+                              pixels_between, smooth_noise, teeth_for_skin)
 
 # AU -> {landmark index: (dx outwards, dy down)} at intensity 1, in IOD units.
 AU_MOVES: dict[int, dict[int, tuple[float, float]]] = {
@@ -202,9 +202,12 @@ def warp_maps(size: int, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, 
     return thin_plate_map(np.vstack([dst, anchors]), np.vstack([src, sampled]), size)
 
 
+def remap(image: np.ndarray, maps: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    return cv2.remap(image, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
 def warp(image: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    map_x, map_y = warp_maps(image.shape[0], src, dst)
-    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return remap(image, warp_maps(image.shape[0], src, dst))
 
 
 # ---- mouth cavity ---------------------------------------------------------------------------------
@@ -227,15 +230,19 @@ def skin_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.median(box.reshape(-1, 3).astype(np.float32), axis=0) if box.size else np.full(3, 128.0, np.float32)
 
 
-def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                maps: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """The opening between the edited inner lips painted as mesh_warp paints it (`paint_opening`: a cavity
     in the lips' hue, darkest furthest back, teeth on skull and jaw, the tongue), from the 68 landmarks.
-    Teeth the face already showed stay its own, with skull and jaw (`keep_open_mouth`)."""
+    A mouth that was already open keeps what it showed, as mesh_warp's does: its own teeth with skull and
+    jaw (`keep_open_mouth`), or a dark opening as the warp (`maps`) carried it (`carried_opening`)."""
     before = Lips(src[INNER_UPPER_LIP], src[INNER_LOWER_LIP])
     after = Lips(dst[INNER_UPPER_LIP], dst[INNER_LOWER_LIP])
     iod = face_frame(dst)[1]
     teeth = teeth_for_skin(skin_colour(crop, src))
     image, kept, own = keep_open_mouth(image, crop, before, after, dst[8] - src[8], teeth, iod)
+    if own is None and before.gap >= OPEN_LIPS * iod:
+        kept = carried_opening(opening_mask(crop.shape[:2], before, iod), maps[0], maps[1], iod)
     mouth = Mouth(after.upper, after.lower, before.upper, after.gap - before.gap, max(0.0, float(dst[8, 1] - src[8, 1])),
                   lip_colour(crop, src), teeth if own is None else own)
     return paint_opening(image, mouth, iod, kept)
@@ -379,7 +386,8 @@ class AUWarpEditor:
         if not aus:
             return Edit(crop.copy(), landmarks.copy())
         moved = lips_meet(landmarks, displaced_landmarks(landmarks, aus, only_side=side))
-        out = paint_mouth(warp(crop, landmarks, moved), crop, landmarks, moved)
+        maps = warp_maps(crop.shape[0], landmarks, moved)
+        out = paint_mouth(remap(crop, maps), crop, landmarks, moved, maps)
         if self.appearance:
             layer = appearance_layer(moved, aus, crop.shape[0], face_seed(landmarks))
             if side:  # texture only on the moving half, faded across the midline

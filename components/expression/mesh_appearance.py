@@ -230,6 +230,18 @@ def keep_open_mouth(image: np.ndarray, crop: np.ndarray, before: Lips, after: Li
     return image, kept, own
 
 
+def carried_opening(opening: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, iod: float) -> np.ndarray:
+    """Where a dark opening (no teeth showing; `opening` its 0-1 mask before the edit) is kept as the warp
+    carried it: everywhere but where the warp stretched it upright, which pulls it into bars (painted
+    there instead). Keeping it with skull and jaw instead left painted teeth standing alone at a widened
+    smile's corners, and painting all of it made the demo's models transfer worse to real faces (README,
+    "mesh_warp"); in au_warp, painting it drew white teeth into every dark open mouth."""
+    kept = cv2.remap(opening, map_x, map_y, cv2.INTER_LINEAR)
+    # source rows per output row (< 0.5: a 2x stretch), smoothed over the warp grid's cells
+    vertical_scale = cv2.GaussianBlur(np.gradient(map_y, axis=0), (0, 0), 0.02 * iod)
+    return kept * np.clip((vertical_scale - 0.4) / 0.25, 0.0, 1.0)
+
+
 @dataclass(frozen=True)
 class Mouth:
     """A mouth as the painter needs it, from whichever landmarks found it: the inner lips corner to corner

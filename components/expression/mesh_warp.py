@@ -18,8 +18,8 @@ from components.common.face_mesh import MeshError, detect_mesh, head_pose
 
 from .au_warp import Edit
 from .editors import EditRejected
-from .mesh_appearance import (CHIN, OPEN_LIPS, Lips, fold_shading, keep_open_mouth, lip_gap, mouth_mask, paint_mouth,
-                              polygon_mask, teeth_colour)
+from .mesh_appearance import (CHIN, OPEN_LIPS, Lips, carried_opening, fold_shading, keep_open_mouth, lip_gap,
+                              mouth_mask, paint_mouth, polygon_mask, teeth_colour)
 from .mesh_eyes import follow_lids, keep_eyeballs
 from .mesh_fields import FACE_OVAL, FaceFrame, displacement, face_frame
 from .mesh_model import MeshModel, load_mesh_model
@@ -169,18 +169,6 @@ def _areas(triangles: np.ndarray) -> np.ndarray:
     return 0.5 * np.abs((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
 
 
-def _carried_opening(frame: FaceFrame, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
-    """Where a dark opening (no teeth showing) is kept as the warp carried it: everywhere but where the
-    warp stretched it upright, which pulls it into bars (painted there instead). Keeping it with skull
-    and jaw instead left painted teeth standing alone at a widened smile's corners, and painting all of
-    it made the demo's models transfer worse to real faces (README, "mesh_warp")."""
-    h, w = map_x.shape
-    kept = cv2.remap(mouth_mask((h, w), frame.mesh[:, :2], frame.iod), map_x, map_y, cv2.INTER_LINEAR)
-    # source rows per output row (< 0.5: a 2x stretch), smoothed over the warp grid's cells
-    vertical_scale = cv2.GaussianBlur(np.gradient(map_y, axis=0), (0, 0), 0.02 * frame.iod)
-    return kept * np.clip((vertical_scale - 0.4) / 0.25, 0.0, 1.0)
-
-
 class MeshWarpEditor:
     name = "mesh_warp"
 
@@ -227,7 +215,7 @@ class MeshWarpEditor:
                                                    edited_mesh[CHIN] - frame.mesh[CHIN, :2],
                                                    teeth_colour(crop, frame.mesh[:, :2]), frame.iod)
             if own_teeth is None:
-                kept = _carried_opening(frame, map_x, map_y)
+                kept = carried_opening(mouth_mask((h, w), frame.mesh[:, :2], frame.iod), map_x, map_y, frame.iod)
         out = paint_mouth(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, kept, own_teeth)
         out[face.outside] = crop[face.outside]
         vertices, weights = face.landmarks_in_mesh
