@@ -20,8 +20,8 @@ import numpy as np
 from components.common.landmarks import (INNER_LIP_PAIRS, INNER_LIPS, INNER_LOWER_LIP, INNER_UPPER_LIP, OUTER_LIPS,
                                         eye_centres)
 
-from .mesh_appearance import (OPEN_LIPS, Lips, Mouth, carried_opening, keep_open_mouth, opening_mask, paint_opening,
-                              pixels_between, smooth_noise, teeth_for_skin)
+from .mesh_appearance import (Lips, Mouth, keep_open_mouth, paint_opening, pixels_between, smooth_noise,
+                              teeth_for_skin)
 
 # AU -> {landmark index: (dx outwards, dy down)} at intensity 1, in IOD units.
 AU_MOVES: dict[int, dict[int, tuple[float, float]]] = {
@@ -240,9 +240,7 @@ def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.nd
     after = Lips(dst[INNER_UPPER_LIP], dst[INNER_LOWER_LIP])
     iod = face_frame(dst)[1]
     teeth = teeth_for_skin(skin_colour(crop, src))
-    image, kept, own = keep_open_mouth(image, crop, before, after, dst[8] - src[8], teeth, iod)
-    if own is None and before.gap >= OPEN_LIPS * iod:
-        kept = carried_opening(opening_mask(crop.shape[:2], before, iod), maps[0], maps[1], iod)
+    image, kept, own = keep_open_mouth(image, crop, before, after, dst[8] - src[8], teeth, maps, iod)
     mouth = Mouth(after.upper, after.lower, before.upper, after.gap - before.gap, max(0.0, float(dst[8, 1] - src[8, 1])),
                   lip_colour(crop, src), teeth if own is None else own)
     return paint_opening(image, mouth, iod, kept)

@@ -66,10 +66,6 @@ def opening_mask(shape: tuple[int, int], lips: Lips, iod: float) -> np.ndarray:
     return polygon_mask(shape, np.vstack([lips.upper, lips.lower[::-1][1:-1]]), 0.012 * iod)
 
 
-def mouth_mask(shape: tuple[int, int], mesh: np.ndarray, iod: float) -> np.ndarray:
-    return opening_mask(shape, Lips.of_mesh(mesh), iod)
-
-
 def lip_gap(mesh: np.ndarray) -> float:
     """Mean opening between the inner lips, in pixels (0 for closed or pressed lips)."""
     return Lips.of_mesh(mesh).gap
@@ -182,8 +178,6 @@ def own_teeth_colour(crop: np.ndarray, lips: Lips, skin_teeth: np.ndarray, iod: 
     """The colour of the teeth a parted mouth already shows (the brightest quarter of its opening), so
     that teeth painted beside them match; None where the opening shows no teeth (darker than the skin's
     teeth colour `skin_teeth` would be by a fifth or more)."""
-    if lips.gap < OPEN_LIPS * iod:
-        return None
     pixels = crop[opening_mask(crop.shape[:2], lips, iod) > 0.9].astype(np.float32)
     if len(pixels) < 8:
         return None
@@ -218,18 +212,6 @@ def keep_own_teeth(image: np.ndarray, crop: np.ndarray, before: Lips, after: Lip
     return np.clip(out + 0.5, 0, 255).astype(np.uint8), kept
 
 
-def keep_open_mouth(image: np.ndarray, crop: np.ndarray, before: Lips, after: Lips, jaw: np.ndarray,
-                    skin_teeth: np.ndarray, iod: float) -> tuple[np.ndarray, np.ndarray | float, np.ndarray | None]:
-    """For a mouth that was already parted with its teeth showing: `keep_own_teeth`, and their colour for
-    the teeth painted beside them. Returns (image, kept coverage, own teeth colour or None); a closed
-    mouth, or one that shows no teeth, comes back as it was."""
-    own = own_teeth_colour(crop, before, skin_teeth, iod)
-    if own is None:
-        return image, 0.0, None
-    image, kept = keep_own_teeth(image, crop, before, after, jaw, iod)
-    return image, kept, own
-
-
 def carried_opening(opening: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, iod: float) -> np.ndarray:
     """Where a dark opening (no teeth showing; `opening` its 0-1 mask before the edit) is kept as the warp
     carried it: everywhere but where the warp stretched it upright, which pulls it into bars (painted
@@ -240,6 +222,22 @@ def carried_opening(opening: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, i
     # source rows per output row (< 0.5: a 2x stretch), smoothed over the warp grid's cells
     vertical_scale = cv2.GaussianBlur(np.gradient(map_y, axis=0), (0, 0), 0.02 * iod)
     return kept * np.clip((vertical_scale - 0.4) / 0.25, 0.0, 1.0)
+
+
+def keep_open_mouth(image: np.ndarray, crop: np.ndarray, before: Lips, after: Lips, jaw: np.ndarray,
+                    skin_teeth: np.ndarray, maps: tuple[np.ndarray, np.ndarray],
+                    iod: float) -> tuple[np.ndarray, np.ndarray | float, np.ndarray | None]:
+    """What a mouth that was already open keeps, for either editor: its own teeth with skull and jaw
+    (`keep_own_teeth`, and their colour for the teeth painted beside them), or a dark opening as the warp
+    (`maps`) carried it (`carried_opening`). Returns (image, kept coverage, own teeth colour or None); a
+    closed mouth comes back as it was."""
+    if before.gap < OPEN_LIPS * iod:
+        return image, 0.0, None
+    own = own_teeth_colour(crop, before, skin_teeth, iod)
+    if own is None:
+        return image, carried_opening(opening_mask(crop.shape[:2], before, iod), maps[0], maps[1], iod), None
+    image, kept = keep_own_teeth(image, crop, before, after, jaw, iod)
+    return image, kept, own
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,7 @@ from components.common.face_mesh import MeshError, detect_mesh, head_pose
 
 from .au_warp import Edit
 from .editors import EditRejected
-from .mesh_appearance import (CHIN, OPEN_LIPS, Lips, carried_opening, fold_shading, keep_open_mouth, lip_gap,
-                              mouth_mask, paint_mouth, polygon_mask, teeth_colour)
+from .mesh_appearance import (CHIN, Lips, fold_shading, keep_open_mouth, paint_mouth, polygon_mask, teeth_colour)
 from .mesh_eyes import follow_lids, keep_eyeballs
 from .mesh_fields import FACE_OVAL, FaceFrame, displacement, face_frame
 from .mesh_model import MeshModel, load_mesh_model
@@ -209,13 +208,10 @@ class MeshWarpEditor:
         if self.appearance:
             out = fold_shading(out, on_the_face(ratio, edited_mesh, frame.iod), frame.iod)
         out = keep_eyeballs(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, map_x, map_y)
-        kept, own_teeth = 0.0, None
-        if lip_gap(frame.mesh) >= OPEN_LIPS * frame.iod:  # teeth that show stay with skull and jaw
-            out, kept, own_teeth = keep_open_mouth(out, crop, Lips.of_mesh(frame.mesh), Lips.of_mesh(edited_mesh),
-                                                   edited_mesh[CHIN] - frame.mesh[CHIN, :2],
-                                                   teeth_colour(crop, frame.mesh[:, :2]), frame.iod)
-            if own_teeth is None:
-                kept = carried_opening(mouth_mask((h, w), frame.mesh[:, :2], frame.iod), map_x, map_y, frame.iod)
+        # a mouth that was open keeps its own teeth with skull and jaw, or its dark opening as carried
+        out, kept, own_teeth = keep_open_mouth(out, crop, Lips.of_mesh(frame.mesh), Lips.of_mesh(edited_mesh),
+                                               edited_mesh[CHIN] - frame.mesh[CHIN, :2],
+                                               teeth_colour(crop, frame.mesh[:, :2]), (map_x, map_y), frame.iod)
         out = paint_mouth(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, kept, own_teeth)
         out[face.outside] = crop[face.outside]
         vertices, weights = face.landmarks_in_mesh
