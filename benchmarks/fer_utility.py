@@ -58,6 +58,8 @@ FACTORS: dict[str, tuple[dict, str]] = {
     "ema_0.99": ({"ema_decay": 0.99}, "keep a moving average of the weights (decay 0.99 per step)"),
     "ema_0.995": ({"ema_decay": 0.995}, "keep a moving average of the weights (decay 0.995 per step)"),
     "no_mirror_average": ({"mirror_average": False}, "the model answers for the face alone, not averaged with its mirror"),
+    "ensemble_2": ({"ensemble": 2}, "two networks (other initialisation and batch order) answering together"),
+    "ensemble_3": ({"ensemble": 3}, "three networks (other initialisations and batch orders) answering together"),
     "input_96": ({"image_size": 96}, "96 px input instead of 64"),
     "epochs_15": ({"epochs": 15, "patience": 15}, "half the epochs"),
     "lr_5e-4": ({"lr": 5e-4}, "peak lr 5e-4"),
@@ -123,7 +125,8 @@ def run_factor(name: str, data: Path, thesis_selected: Path | None, real: list[s
     started = time.perf_counter()
     counts = train(params, data, work / "model")
     seconds = time.perf_counter() - started
-    history = [json.loads(line) for line in (work / "model" / "history.jsonl").read_text().splitlines()]
+    history = [json.loads(line) for path in sorted((work / "model").rglob("history.jsonl"))  # every member's
+               for line in path.read_text().splitlines()]
     row = {"factor": name, "what": what, "seed": seed, "train_images": counts["train_samples"], "seconds": round(seconds, 1),
            "images_per_s": round(sum(h["images_per_s"] for h in history) / len(history), 1),
            "train_loss": counts.get("train_loss"), "chance_loss": round(math.log(len(params.classes)), 3),

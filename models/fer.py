@@ -91,6 +91,19 @@ class MirrorAveraged(nn.Module):
         return (self.net(x) + self.net(torch.flip(x, dims=[-1]))) / 2
 
 
+class Ensemble(nn.Module):
+    """Networks trained alike from different initialisations and batch orders, answering with the mean of their
+    outputs. One small network's answers on faces unlike its training faces move with its seed; the mean of a
+    few moves less (README, train section, "ensemble")."""
+
+    def __init__(self, nets: list[nn.Module]):
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([net(x) for net in self.nets]).mean(0)
+
+
 def build_model(name: str, num_outputs: int, channels: int, size: int, weights: str | None = None,
                 weights_sha256: str | None = None) -> nn.Module:
     """The network `name` for (channels, size, size) inputs and `num_outputs` logits."""

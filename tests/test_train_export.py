@@ -328,3 +328,31 @@ def test_the_trained_model_answers_a_face_and_its_mirror_alike_in_torch_and_onnx
     assert np.allclose(onnx_logits, session.run(["logits"], {"input": mirrored})[0], atol=1e-5)
     train(TrainParams(**{**FAST, "mirror_average": False}), toy_dataset, tmp_path / "plain")
     assert not isinstance(load_trained(tmp_path / "plain")[0], MirrorAveraged)  # as trained, when asked
+
+
+def test_an_ensemble_answers_with_its_members_mean_everywhere_and_resumes_member_by_member(toy_dataset, trained,
+                                                                                          tmp_path):
+    import torch
+
+    from components.common.fer_model import load_trained, predict
+    from models.fer import Ensemble
+
+    single_dir, _ = trained  # FAST, seed 0: what member 0 of the ensemble is
+    params = TrainParams(**{**FAST, "ensemble": 2, "mirror_average": False})
+    counts = train(params, toy_dataset, tmp_path / "m")
+    model, state, spec = load_trained(tmp_path / "m")
+    assert isinstance(model, Ensemble) and len(model.nets) == 2 and counts["learned"]
+    single = torch.load(single_dir / "model.pt", weights_only=True)["model_state"]
+    assert all(torch.equal(single[k], state["member_states"][0][k]) for k in single)  # member 0 = the single run
+    assert not torch.equal(*(s["classifier.3.weight"] for s in state["member_states"]))  # another initialisation
+    arrays = preprocess([np.full((80, 80, 3), v, np.uint8) for v in (10, 120, 250)], spec)
+    mean = (predict(model.nets[0], arrays, "cpu") + predict(model.nets[1], arrays, "cpu")) / 2
+    assert np.allclose(predict(model, arrays, "cpu"), mean, atol=1e-5)
+    export(ExportParams(name="fer"), tmp_path / "m", tmp_path / "repo", dataset_dir=toy_dataset)
+    session = ort.InferenceSession(str(tmp_path / "repo" / "fer" / "1" / "model.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    assert np.allclose(session.run(["logits"], {"input": arrays})[0], mean, atol=1e-4)
+    (tmp_path / "m" / "model.pt").unlink()  # a crash after the members, before the ensemble was written
+    again = train(params, toy_dataset, tmp_path / "m")  # nothing to train again: each member resumes finished
+    assert again["train_loss"] == counts["train_loss"]
+    assert [len((tmp_path / "m" / "members" / k / "history.jsonl").read_text().splitlines()) for k in "01"] == [6, 6]

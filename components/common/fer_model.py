@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from models.checkpoints import CheckpointError, load_torch_weights
-from models.fer import MirrorAveraged, build_model
+from models.fer import Ensemble, MirrorAveraged, build_model
 
 from .datasets import Sample
 from .fer_preprocess import PreprocessSpec, preprocess
@@ -23,8 +23,12 @@ def load_trained(model_dir: Path, device: str = "cpu"):
         raise CheckpointError(f"{Path(model_dir) / 'model.pt'}: not a fersynth FER checkpoint")
     spec = PreprocessSpec.from_json(state["preprocess"])
     outputs = len(state["classes"]) if state["task"] == "emotion" else len(state["au_units"])
-    model = build_model(state["model"], outputs, spec.channels, spec.size)
-    model.load_state_dict(state["model_state"])
+    nets = []
+    for weights in state.get("member_states") or [state["model_state"]]:  # an ensemble holds each member's
+        net = build_model(state["model"], outputs, spec.channels, spec.size)
+        net.load_state_dict(weights)
+        nets.append(net)
+    model = nets[0] if len(nets) == 1 else Ensemble(nets)
     if state.get("mirror_average"):  # checkpoints from before the option answer as trained
         model = MirrorAveraged(model)
     return model.eval().to(device), state, spec

@@ -45,6 +45,9 @@ class TrainParams(StageParams):
     ema_decay: float = Field(0.0, ge=0.0, lt=1.0,
                              description="validate, keep and export an exponential moving average of the weights "
                                          "(decay per step, e.g. 0.99); 0: the weights as trained")
+    ensemble: int = Field(1, ge=1, le=16, description="networks trained on the same split from different "
+                                                      "initialisations and batch orders; the model answers with "
+                                                      "the mean of their outputs (each one costs a training)")
     mirror_average: bool = Field(True, description="the trained model answers with the mean of its outputs for "
                                                    "the face and its mirror image (evaluate, bias and the exported "
                                                    "ONNX model alike)")

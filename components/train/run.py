@@ -23,13 +23,13 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from components.common import storage
-from components.common.fer_model import load_arrays, predict, targets_for
+from components.common.fer_model import load_arrays, load_trained, predict, targets_for
 from components.common.fer_preprocess import DEFAULT_SPECS, PreprocessSpec
 from components.common.imageio import atomic_write_bytes
 from components.common.telemetry import progress
 from components.common.fer_metrics import roc_auc, summary
 from models.checkpoints import CheckpointError, load_torch_weights
-from models.fer import build_model
+from models.fer import Ensemble, build_model
 
 from .data import FaceDataset, IdentityBatches, balanced_sampler, keep_batch, mix
 from components.common.datasets import Sample, dataset_alignment, group_split, load_dataset
@@ -260,10 +260,10 @@ def resume(out: Path, training: Training) -> None:
 
 
 def fit(training: Training, params: TrainParams, val_x: np.ndarray, val_y: np.ndarray, device, out: Path,
-        telemetry) -> None:
+        telemetry, desc: str = STAGE) -> None:
     """Epochs until `params.epochs` or early stopping; model.pt keeps the best validation score."""
     with open(out / "history.jsonl", "a", encoding="utf-8") as history:
-        for epoch in progress(range(training.epoch + 1, params.epochs + 1), desc=STAGE, unit="epoch"):
+        for epoch in progress(range(training.epoch + 1, params.epochs + 1), desc=desc, unit="epoch"):
             if training.stale >= params.patience:
                 log.info("early stop: no validation improvement for %d epochs", training.stale)
                 break
@@ -295,21 +295,58 @@ def write_split(out: Path, params: TrainParams, train_s: list[Sample], val_s: li
     atomic_write_bytes(out / "split.json", json.dumps(split, indent=2).encode())
 
 
+def member_dir(out: Path, params: TrainParams, k: int) -> Path:
+    """Where ensemble member k keeps its checkpoints and history: the stage's own folder for a single network."""
+    return out if params.ensemble == 1 else out / "members" / str(k)
+
+
+def train_member(params: TrainParams, k: int, spec: PreprocessSpec, in_dir: Path, out: Path, data: tuple,
+                 device, telemetry) -> tuple[dict, torch.nn.Module]:
+    """Train (or resume) ensemble member k on the shared split: member 0 is the network a single-model run trains,
+    member k its own initialisation and batch order (seed + 1000 k). Returns the run's checkpoint metadata and the
+    network as trained (after its last epoch)."""
+    train_x, train_y, groups, val_x, val_y = data
+    member = params if k == 0 else params.model_copy(update={"seed": params.seed + 1000 * k})
+    folder = member_dir(out, params, k)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(member.seed)
+    training = build_training(member, spec, in_dir, out, train_x, train_y, groups, device)
+    resume(folder, training)
+    desc = STAGE if params.ensemble == 1 else f"{STAGE} {k + 1}/{params.ensemble}"
+    fit(training, member, val_x, val_y, device, folder, telemetry, desc)
+    return {**training.meta, "params": json.dumps(params.model_dump())}, trained_model(training)
+
+
+def combine_members(out: Path, params: TrainParams, meta: dict) -> None:
+    """model.pt of an ensemble: every member's best weights (member 0's also as `model_state`, so that a reader
+    that knows no ensembles still loads a working network)."""
+    if params.ensemble == 1:
+        return
+    members = [load_torch_weights(member_dir(out, params, k) / "model.pt") for k in range(params.ensemble)]
+    _save(out / "model.pt", {"model_state": members[0]["model_state"], **meta,
+                             "member_states": [m["model_state"] for m in members],
+                             "epoch": max(m["epoch"] for m in members), "val": [m["val"] for m in members]})
+
+
 def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     in_dir, out = Path(in_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stage = StageRun(STAGE, params, out)
-    torch.manual_seed(params.seed)
     device = torch.device(params.device)
     spec = model_spec(params)
     train_s, val_s, test_s, train_x, val_x, problems = load_split(params, in_dir, spec, stage.telemetry)
     train_y, val_y = training_targets(train_s, params), training_targets(val_s, params)
-    training = build_training(params, spec, in_dir, out, train_x, train_y, [s.group for s in train_s], device)
-    resume(out, training)
-    fit(training, params, val_x, val_y, device, out, stage.telemetry)
+    data = (train_x, train_y, [s.group for s in train_s], val_x, val_y)
+    members = [train_member(params, k, spec, in_dir, out, data, device, stage.telemetry)
+               for k in range(params.ensemble)]
+    combine_members(out, params, members[-1][0])
     write_split(out, params, train_s, val_s, test_s)
-    fit_summary = fit_check(trained_model(training), train_x, train_y, device, params)
-    counts = {"epochs_run": training.epoch, "best_val_score": training.best, "train_samples": len(train_s),
+    kept, _, _ = load_trained(out, params.device)  # the model evaluate and export will read, as they read it
+    val = validation_score(predict(kept, val_x, device), val_y, params)
+    finals = [net for _, net in members]  # did training fit its data: the networks as their schedules ended
+    fit_summary = fit_check(finals[0] if len(finals) == 1 else Ensemble(finals), train_x, train_y, device, params)
+    epochs = json.loads((member_dir(out, params, 0) / "history.jsonl").read_text().splitlines()[-1])["epoch"]
+    counts = {"epochs_run": epochs, "best_val_score": val["score"], "train_samples": len(train_s),
               "val_samples": len(val_s), "test_samples": len(test_s), "problems": len(problems), **fit_summary}
     stage.finish(counts, problems=problems[:1000], preprocess=json.loads(spec.to_json()))
     return counts
