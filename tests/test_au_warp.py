@@ -212,3 +212,18 @@ def test_a_dark_open_mouth_stays_dark_instead_of_filling_with_painted_teeth(grac
     assert grey[centre].mean() < 80  # the face to edit: its mouth open onto darkness
     smile = AUWarpEditor().edit(opened.image, lm, {6: 0.8, 12: 1.0, 25: 0.8}).image.mean(2)
     assert smile[centre].mean() < 100  # still dark: no teeth painted over the opening
+
+
+def test_the_painted_opening_is_a_curve_through_the_lips_not_a_polygon_of_them():
+    # Five landmarks per lip joined by straight lines cut a hexagon into the smooth lips the warp draws.
+    from components.expression.mesh_appearance import Lips
+
+    upper = np.array([[0, 0], [1, -1], [2, -1.2], [3, -1], [4, 0]], float)
+    lower = np.array([[0, 0], [1, 1], [2, 1.5], [3, 1], [4, 0]], float)
+    curved = Lips(upper, lower).smoothed(per_segment=4)
+    assert np.allclose(curved.upper[::4], upper) and np.allclose(curved.lower[::4], lower)  # through every landmark
+    for contour in (curved.upper, curved.lower[::-1]):
+        step = contour[1] - contour[0]
+        assert abs(step[1]) > 2 * abs(step[0])  # leaves the corner towards the other lip: a round end, no point
+    middle = curved.upper[2]  # between the corner and the first landmark: above the straight chord
+    assert middle[1] < -middle[0]

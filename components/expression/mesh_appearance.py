@@ -60,6 +60,29 @@ class Lips(NamedTuple):
     def gap(self) -> float:
         return contour_gap(self.upper, self.lower)
 
+    def smoothed(self, per_segment: int = 4) -> Lips:
+        """The same lips as one closed curve through their points (per_segment points per landmark step,
+        the landmarks kept): a few landmarks per lip (the 68 points have five) joined by straight lines cut a
+        polygon into the smooth lips a warp draws, and painted so, the opening looked cut out. Round at the
+        corners, where the curve turns from one lip to the other as an open mouth does."""
+        n = len(self.upper)
+        loop = catmull_rom_loop(np.vstack([self.upper, self.lower[::-1][1:-1]]), per_segment)
+        corner = (n - 1) * per_segment  # where the loop reaches the second corner
+        lower = np.vstack([loop[corner:], loop[:1]])[::-1]
+        return Lips(loop[:corner + 1], lower)
+
+
+def catmull_rom_loop(points: np.ndarray, per_segment: int) -> np.ndarray:
+    """A closed curve through `points` (each one kept, every `per_segment`-th of the result), with each point's
+    tangent from its two neighbours (uniform Catmull-Rom); the last point does not repeat the first."""
+    p = np.asarray(points, np.float64)
+    p0, p1, p2, p3 = np.roll(p, 1, 0), p, np.roll(p, -1, 0), np.roll(p, -2, 0)
+    t = (np.arange(per_segment) / per_segment)[None, :, None]
+    p0, p1, p2, p3 = (q[:, None, :] for q in (p0, p1, p2, p3))
+    curve = 0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t ** 2
+                   + (3 * p1 - p0 - 3 * p2 + p3) * t ** 3)
+    return curve.reshape(-1, 2)
+
 
 def opening_mask(shape: tuple[int, int], lips: Lips, iod: float) -> np.ndarray:
     """0-1 coverage of the opening between the inner lips (one closed polygon), anti-aliased."""
