@@ -301,10 +301,9 @@ def member_dir(out: Path, params: TrainParams, k: int) -> Path:
 
 
 def train_member(params: TrainParams, k: int, spec: PreprocessSpec, in_dir: Path, out: Path, data: tuple,
-                 device, telemetry) -> tuple[dict, torch.nn.Module]:
+                 device, telemetry) -> Training:
     """Train (or resume) ensemble member k on the shared split: member 0 is the network a single-model run trains,
-    member k its own initialisation and batch order (seed + 1000 k). Returns the run's checkpoint metadata and the
-    network as trained (after its last epoch)."""
+    member k its own initialisation and batch order (seed + 1000 k)."""
     train_x, train_y, groups, val_x, val_y = data
     member = params if k == 0 else params.model_copy(update={"seed": params.seed + 1000 * k})
     folder = member_dir(out, params, k)
@@ -314,12 +313,12 @@ def train_member(params: TrainParams, k: int, spec: PreprocessSpec, in_dir: Path
     resume(folder, training)
     desc = STAGE if params.ensemble == 1 else f"{STAGE} {k + 1}/{params.ensemble}"
     fit(training, member, val_x, val_y, device, folder, telemetry, desc)
-    return {**training.meta, "params": json.dumps(params.model_dump())}, trained_model(training)
+    return training
 
 
 def combine_members(out: Path, params: TrainParams, meta: dict) -> None:
     """model.pt of an ensemble: every member's best weights (member 0's also as `model_state`, so that a reader
-    that knows no ensembles still loads a working network)."""
+    that knows no ensembles still loads a working network). `meta` is member 0's: the run's own parameters."""
     if params.ensemble == 1:
         return
     members = [load_torch_weights(member_dir(out, params, k) / "model.pt") for k in range(params.ensemble)]
@@ -339,14 +338,13 @@ def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     data = (train_x, train_y, [s.group for s in train_s], val_x, val_y)
     members = [train_member(params, k, spec, in_dir, out, data, device, stage.telemetry)
                for k in range(params.ensemble)]
-    combine_members(out, params, members[-1][0])
+    combine_members(out, params, members[0].meta)
     write_split(out, params, train_s, val_s, test_s)
     kept, _, _ = load_trained(out, params.device)  # the model evaluate and export will read, as they read it
     val = validation_score(predict(kept, val_x, device), val_y, params)
-    finals = [net for _, net in members]  # did training fit its data: the networks as their schedules ended
+    finals = [trained_model(m) for m in members]  # did training fit its data: the networks as their schedules ended
     fit_summary = fit_check(finals[0] if len(finals) == 1 else Ensemble(finals), train_x, train_y, device, params)
-    epochs = json.loads((member_dir(out, params, 0) / "history.jsonl").read_text().splitlines()[-1])["epoch"]
-    counts = {"epochs_run": epochs, "best_val_score": val["score"], "train_samples": len(train_s),
+    counts = {"epochs_run": members[0].epoch, "best_val_score": val["score"], "train_samples": len(train_s),
               "val_samples": len(val_s), "test_samples": len(test_s), "problems": len(problems), **fit_summary}
     stage.finish(counts, problems=problems[:1000], preprocess=json.loads(spec.to_json()))
     return counts
