@@ -17,6 +17,11 @@ from components.common.face_mesh import INNER_LOWER_LIP, INNER_UPPER_LIP, OUTER_
 SUPERSAMPLE = 4  # masks are drawn at 4x and averaged down: anti-aliased edges
 
 
+def closed_outline(upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """Two contours from one corner to the other (lips, lids) as one closed polygon, each corner once."""
+    return np.vstack([upper, lower[::-1][1:-1]])
+
+
 def polygon_mask(shape: tuple[int, int], polygon: np.ndarray, feather: float) -> np.ndarray:
     """0-1 coverage of a polygon, anti-aliased and softened by `feather` pixels."""
     h, w = shape
@@ -66,7 +71,7 @@ class Lips(NamedTuple):
         polygon into the smooth lips a warp draws, and painted so, the opening looked cut out. Round at the
         corners, where the curve turns from one lip to the other as an open mouth does."""
         n = len(self.upper)
-        loop = catmull_rom_loop(np.vstack([self.upper, self.lower[::-1][1:-1]]), per_segment)
+        loop = catmull_rom_loop(closed_outline(self.upper, self.lower), per_segment)
         corner = (n - 1) * per_segment  # where the loop reaches the second corner
         lower = np.vstack([loop[corner:], loop[:1]])[::-1]
         return Lips(loop[:corner + 1], lower)
@@ -86,7 +91,7 @@ def catmull_rom_loop(points: np.ndarray, per_segment: int) -> np.ndarray:
 
 def opening_mask(shape: tuple[int, int], lips: Lips, iod: float) -> np.ndarray:
     """0-1 coverage of the opening between the inner lips (one closed polygon), anti-aliased."""
-    return polygon_mask(shape, np.vstack([lips.upper, lips.lower[::-1][1:-1]]), 0.012 * iod)
+    return polygon_mask(shape, closed_outline(lips.upper, lips.lower), 0.012 * iod)
 
 
 def lip_gap(mesh: np.ndarray) -> float:
@@ -311,7 +316,7 @@ def paint_opening(image: np.ndarray, mouth: Mouth, iod: float, kept: np.ndarray 
     upper, lower, seam = mouth.upper - offset, mouth.lower - offset, mouth.seam - offset
     feather = 0.012 * iod
     kept_box = kept[y0:y1, x0:x1] if isinstance(kept, np.ndarray) else kept
-    mask = polygon_mask((y1 - y0, x1 - x0), np.vstack([upper, lower[::-1][1:-1]]), feather) * (1.0 - kept_box)
+    mask = polygon_mask((y1 - y0, x1 - x0), closed_outline(upper, lower), feather) * (1.0 - kept_box)
     ys, xs = np.mgrid[0:y1 - y0, 0:x1 - x0].astype(np.float32)
 
     def height(points: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 from components.common.face_mesh import (LEFT_IRIS, LEFT_LOWER_LID, LEFT_UPPER_LID, RIGHT_IRIS, RIGHT_LOWER_LID,
                                          RIGHT_UPPER_LID)
 
-from .mesh_appearance import polygon_mask, teeth_colour
+from .mesh_appearance import closed_outline, polygon_mask, teeth_colour
 
 EYES = ((RIGHT_UPPER_LID, RIGHT_LOWER_LID, RIGHT_IRIS), (LEFT_UPPER_LID, LEFT_LOWER_LID, LEFT_IRIS))
 LASH_IOD = 0.03  # the lid margin and its lashes: never copied into the opening as if it were eyeball
@@ -37,7 +37,7 @@ def follow_lids(mesh: np.ndarray, moves: np.ndarray) -> np.ndarray:
 
 def opening(mesh: np.ndarray, upper: tuple[int, ...], lower: tuple[int, ...]) -> np.ndarray:
     """The eye opening between the lid margins as one closed polygon."""
-    return np.vstack([mesh[list(upper)], mesh[list(lower)][::-1][1:-1]])
+    return closed_outline(mesh[list(upper)], mesh[list(lower)])
 
 
 def keep_eyeballs(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray, iod: float,
