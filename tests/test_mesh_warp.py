@@ -260,6 +260,25 @@ def test_teeth_belong_to_the_skull_and_jaw_not_to_the_lips(editor, grace_hopper_
     assert dropped.max() > 0.6 * cheek and dropped[len(dropped) // 2:].mean() < 0.45 * cheek
 
 
+def test_a_dropped_jaw_shows_a_tongue_on_the_floor_of_the_mouth_not_a_black_hole(editor, grace_hopper_path):
+    # Down the middle of a surprised mouth: upper teeth, the dark cavity behind them, then the tongue's
+    # crown rising from the floor, lighter towards its tip behind the lower lip.
+    photo = cv2.cvtColor(cv2.imread(str(grace_hopper_path)), cv2.COLOR_BGR2RGB)
+    crop, landmarks = _aligned(photo, 256)
+    prepared = editor.prepare(crop, landmarks)
+    edit = editor.edit(prepared, crop, emotion_target("surprise", 1.0).aus)
+    x = int(round(edit.landmarks[[62, 66], 0].mean()))
+    top, bottom = int(np.ceil(edit.landmarks[62, 1])) + 1, int(edit.landmarks[66, 1])
+    column = cv2.cvtColor(edit.image, cv2.COLOR_RGB2GRAY)[top:bottom, x].astype(float)
+    third = len(column) // 3
+    assert len(column) >= 9
+    cavity, floor = column[third:2 * third].min(), column[-third:]
+    assert floor.mean() > cavity + 15 and floor[-1] >= floor[0]
+    # The crown is an edge (a dome in front of the cavity), not a soft gradient towards the floor.
+    lower = column[len(column) // 2:]
+    assert (lower[3:] - lower[:-3]).max() > 25  # grey levels within 3 pixels
+
+
 def test_a_smile_bares_teeth_brighter_than_the_skin(editor, grace_hopper_path):
     # Teeth reflect more light than skin: in a grey studio photo a smile's teeth are near white beside
     # mid-grey cheeks, not the cheeks' own grey.

@@ -124,6 +124,7 @@ class MouthBox:
     seam: np.ndarray
     across: np.ndarray  # 0 mid-mouth, 1 at the corners
     offset: np.ndarray  # pixels from the mouth's centre, signed
+    half_width: float  # pixels from the mouth's centre to a corner
     jaw: float  # pixels the chin moved down
     iod: float
 
@@ -167,9 +168,8 @@ def _painted_interior(box: MouthBox, lip: np.ndarray, teeth_colour: np.ndarray, 
     t = np.clip((box.ys - box.top) / np.maximum(box.bottom - box.top, 1e-3), 0.0, 1.0)
     depth = np.sin(np.pi * t) * (1.0 - 0.5 * box.across)
     colour = lip[None, None, :] * (0.22 - 0.16 * depth[..., None])
-    tongue = np.clip((t - 0.6) / 0.25, 0.0, 1.0) * np.clip(1.0 - box.across / 0.8, 0.0, 1.0) * \
-        float(np.clip((box.jaw - 0.5 * LOWER_TEETH_HIDDEN_IOD * box.iod) / (0.1 * box.iod), 0.0, 1.0))
-    colour = colour * (1 - 0.8 * tongue[..., None]) + lip * 0.6 * (0.8 * tongue[..., None])
+    tongue, tongue_light = _tongue(box)
+    colour = colour * (1 - tongue[..., None]) + lip * TONGUE_TONE * tongue_light[..., None] * tongue[..., None]
     upper, lower = _teeth(box, feather)
     under_lip = np.clip((box.ys - box.top) / max(0.02 * box.iod, 1.0), 0.0, 1.0)
     shade = (1.0 - 0.45 * box.across ** 2)[..., None]
@@ -181,6 +181,30 @@ def _painted_interior(box: MouthBox, lip: np.ndarray, teeth_colour: np.ndarray, 
     lower_colour = teeth_colour * shade * lower_gaps * 0.85  # behind the upper teeth: less light
     colour = colour * (1 - upper[..., None]) + upper_colour * upper[..., None]
     return colour * (1 - lower[..., None]) + lower_colour * lower[..., None]
+
+
+# The tongue fills the floor of a dropped jaw's mouth as a dome behind the lower lip: half an ellipse
+# TONGUE_HALF_WIDTH of the mouth's half-width wide, whose crown rises TONGUE_RISE of the opening's height
+# above the lower lip's middle. It is a little darker than the lips and lit from the front: its tip
+# lightest, turning into shade at its crown and its sides. A soft vertical gradient instead read as a hole.
+TONGUE_RISE, TONGUE_HALF_WIDTH, TONGUE_TONE = 0.4, 0.8, 0.65
+
+
+def _tongue(box: MouthBox) -> tuple[np.ndarray, np.ndarray]:
+    """Coverage (0-1) of the tongue, and its light (0-1, times TONGUE_TONE of the lips' colour)."""
+    shows = float(np.clip((box.jaw - 0.5 * LOWER_TEETH_HIDDEN_IOD * box.iod) / (0.1 * box.iod), 0.0, 1.0))
+    if shows == 0.0:
+        return np.zeros_like(box.ys), np.zeros_like(box.ys)
+    middle = int(np.argmin(np.abs(box.offset[0])))
+    floor = float(box.bottom[0, middle])
+    rise = TONGUE_RISE * max(floor - float(box.top[0, middle]), 1.0)
+    x = box.offset / (TONGUE_HALF_WIDTH * box.half_width)
+    y = (floor - box.ys) / rise  # 1 at the crown, 0 at the lower lip's middle
+    inside = 1.0 - np.sqrt(x ** 2 + np.clip(y, 0.0, None) ** 2)  # > 0 within the dome
+    soft = max(1.0, 0.025 * box.iod) / rise  # its crown curves away out of sight: a soft edge
+    coverage = np.clip(inside / soft + 0.5, 0.0, 1.0) * shows
+    light = (1.0 - 0.5 * np.clip(y, 0.0, 1.0)) * (1.0 - 0.35 * np.clip(x, -1.0, 1.0) ** 2)
+    return coverage.astype(np.float32), light.astype(np.float32)
 
 
 # Teeth are lit like the skin but reflect more: at skin level 140 (of 255) they reach 225. Real smiles in
@@ -326,7 +350,7 @@ def paint_opening(image: np.ndarray, mouth: Mouth, iod: float, kept: np.ndarray 
     half_width = max(float(np.linalg.norm(upper[-1] - upper[0])) / 2, 1.0)
     across = xs - (upper[0, 0] + upper[-1, 0]) / 2
     box = MouthBox(ys, height(upper), height(lower), height(seam), np.clip(np.abs(across) / half_width, 0.0, 1.0),
-                   across, mouth.jaw, iod)
+                   across, half_width, mouth.jaw, iod)
     colour = _painted_interior(box, mouth.lip, mouth.teeth, feather)
     painted = image[y0:y1, x0:x1].astype(np.float32) * (1 - mask[..., None]) + colour * mask[..., None]
     out = image.copy()
