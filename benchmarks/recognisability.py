@@ -139,18 +139,21 @@ class Fer2013BigXception:
     def probs(self, grey: np.ndarray) -> np.ndarray:
         x = cv2.resize(grey, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
         x = ((x - 0.5) * 2.0)[..., None]
-        relu = lambda v: np.maximum(v, 0.0)  # noqa: E731
-        x = relu(self._bn(self._conv(x, "conv2d_1", stride=2), "block1_conv1_bn"))
-        x = relu(self._bn(self._conv(x, "conv2d_2"), "block1_conv2_bn"))
+        x = _relu(self._bn(self._conv(x, "conv2d_1", stride=2), "block1_conv1_bn"))
+        x = _relu(self._bn(self._conv(x, "conv2d_2"), "block1_conv2_bn"))
         for block, (shortcut, bn, first, second) in enumerate(
                 (("conv2d_3", "batch_normalization_1", "separable_conv2d_1", "separable_conv2d_2"),
                  ("conv2d_4", "batch_normalization_2", "separable_conv2d_3", "separable_conv2d_4")), start=2):
             residual = self._bn(self._conv(x, shortcut, stride=2), bn)
-            x = relu(self._bn(self._separable(x if block == 2 else relu(x), first), f"block{block}_sepconv1_bn"))
+            x = _relu(self._bn(self._separable(x if block == 2 else _relu(x), first), f"block{block}_sepconv1_bn"))
             x = self._max_pool(self._bn(self._separable(x, second), f"block{block}_sepconv2_bn")) + residual
         logits = self._conv(x, "conv2d_5", pad=1).mean((0, 1))
         e = np.exp(logits - logits.max())
         return (e / e.sum()).astype(np.float64)  # already in LABELS order
+
+
+def _relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0)
 
 
 def scored_as(row: dict, aus_as: str | None) -> tuple[str, str] | None:

@@ -195,7 +195,7 @@ def _tongue(box: MouthBox) -> tuple[np.ndarray, np.ndarray]:
     shows = float(np.clip((box.jaw - 0.5 * LOWER_TEETH_HIDDEN_IOD * box.iod) / (0.1 * box.iod), 0.0, 1.0))
     if shows == 0.0:
         return np.zeros_like(box.ys), np.zeros_like(box.ys)
-    middle = int(np.argmin(np.abs(box.offset[0])))
+    middle = int(np.argmin(np.abs(box.offset[0])))  # every row of the box holds the same lip heights
     floor = float(box.bottom[0, middle])
     rise = TONGUE_RISE * max(floor - float(box.top[0, middle]), 1.0)
     x = box.offset / (TONGUE_HALF_WIDTH * box.half_width)
