@@ -104,6 +104,11 @@ class Ensemble(nn.Module):
         return torch.stack([net(x) for net in self.nets]).mean(0)
 
 
+def ensemble_of(nets: list[nn.Module]) -> nn.Module:
+    """The networks answering together: one network as it is, several as an `Ensemble`."""
+    return nets[0] if len(nets) == 1 else Ensemble(nets)
+
+
 def build_model(name: str, num_outputs: int, channels: int, size: int, weights: str | None = None,
                 weights_sha256: str | None = None) -> nn.Module:
     """The network `name` for (channels, size, size) inputs and `num_outputs` logits."""

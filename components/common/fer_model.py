@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from models.checkpoints import CheckpointError, load_torch_weights
-from models.fer import Ensemble, MirrorAveraged, build_model
+from models.fer import MirrorAveraged, build_model, ensemble_of
 
 from .datasets import Sample
 from .fer_preprocess import PreprocessSpec, preprocess
@@ -28,7 +28,7 @@ def load_trained(model_dir: Path, device: str = "cpu"):
         net = build_model(state["model"], outputs, spec.channels, spec.size)
         net.load_state_dict(weights)
         nets.append(net)
-    model = nets[0] if len(nets) == 1 else Ensemble(nets)
+    model = ensemble_of(nets)
     if state.get("mirror_average"):  # checkpoints from before the option answer as trained
         model = MirrorAveraged(model)
     return model.eval().to(device), state, spec

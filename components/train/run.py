@@ -29,7 +29,7 @@ from components.common.imageio import atomic_write_bytes
 from components.common.telemetry import progress
 from components.common.fer_metrics import roc_auc, summary
 from models.checkpoints import CheckpointError, load_torch_weights
-from models.fer import Ensemble, build_model
+from models.fer import build_model, ensemble_of
 
 from .data import FaceDataset, IdentityBatches, balanced_sampler, keep_batch, mix
 from components.common.datasets import Sample, dataset_alignment, group_split, load_dataset
@@ -343,7 +343,7 @@ def run(params: TrainParams, in_dir: str | Path, out_dir: str | Path) -> dict:
     kept, _, _ = load_trained(out, params.device)  # the model evaluate and export will read, as they read it
     val = validation_score(predict(kept, val_x, device), val_y, params)
     finals = [trained_model(m) for m in members]  # did training fit its data: the networks as their schedules ended
-    fit_summary = fit_check(finals[0] if len(finals) == 1 else Ensemble(finals), train_x, train_y, device, params)
+    fit_summary = fit_check(ensemble_of(finals), train_x, train_y, device, params)
     counts = {"epochs_run": members[0].epoch, "best_val_score": val["score"], "train_samples": len(train_s),
               "val_samples": len(val_s), "test_samples": len(test_s), "problems": len(problems), **fit_summary}
     stage.finish(counts, problems=problems[:1000], preprocess=json.loads(spec.to_json()))
