@@ -49,7 +49,7 @@ def main() -> None:
         descriptor = extractor.describe(image, aligned=True)
         per_emotion[r["target_emotion"]].append(float(np.linalg.norm(descriptor - neutral[r["parent_id"]])))
     summary = {e: {"n": len(d), "median_distance": float(np.median(d)), "max_distance": float(np.max(d)),
-                   "detector_misses": misses[e], "source_also_missed": source_misses[e]}
+                   "detector_misses": misses[e], "source_also_missed": source_misses[e], "distances": d}
                for e, d in sorted(per_emotion.items())}
     every = [x for d in per_emotion.values() for x in d]
     summary["all"] = {"n": len(every), "median_distance": float(np.median(every)),

@@ -38,7 +38,9 @@ def test_an_editor_renders_its_own_calibration_of_a_prototype_and_is_labelled_wi
     assert set(mesh["anger"]) == set(shared["anger"])  # the same action units, other weights
     assert mesh["sad"] == {**shared["sad"], 43: 0.2}  # drooping upper lids, an AU only mesh_warp renders
     assert mesh["happy"] == {**shared["happy"], 12: 1.1}  # lip corners a little further
-    changed = ("anger", "sad", "happy")
+    # harder brows over slack lower lids: a change to 0 leaves the AU out of the rendering and the label
+    assert mesh["fear"][4] > shared["fear"][4] and 7 in shared["fear"] and 7 not in mesh["fear"]
+    changed = ("anger", "sad", "happy", "fear")
     assert {e: a for e, a in mesh.items() if e not in changed} == {e: a for e, a in shared.items() if e not in changed}
     plan = plan_for_identity(3, ["anger"], [POLAR_AXES["anger"]], [], 1.0, 1.0, repeats=1, prototypes=mesh)
     assert plan[0].aus == mesh["anger"] and plan[1].aus == mesh["anger"]  # emotion and on-axis polar targets

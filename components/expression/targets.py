@@ -23,16 +23,24 @@ Prototypes = dict[str, dict[int, float]]
 # (calibrated on real and GAN neutral faces with independent classifiers: README, "mesh_warp"). mesh_warp's
 # anger glares less (AU5) under lower brows (AU4); au_warp's anger reads worse with that change. Its sad
 # droops the upper lids a little (AU43, which only mesh_warp renders); its smile pulls the lip corners a
-# little further (AU12 1.1: more classifiers read it on GAN faces, and the same person stays).
+# little further (AU12 1.1: more classifiers read it on GAN faces, and the same person stays). Its fear
+# draws the brows harder (1+4) over lower lids left slack (AU7 0: EMFACS lists fear with and without it):
+# all three classifiers read more fear on real and GAN faces, with the same identity cost; au_warp's
+# fear lost fer agreement on real faces with the same change.
 EDITOR_PROTOTYPE_CHANGES: dict[str, Prototypes] = {
-    "mesh_warp": {"anger": {4: 1.3, 5: 0.4}, "sad": {43: 0.2}, "happy": {12: 1.1}},
+    "mesh_warp": {"anger": {4: 1.3, 5: 0.4}, "sad": {43: 0.2}, "happy": {12: 1.1}, "fear": {1: 1.3, 4: 1.5, 7: 0.0}},
 }
 
 
 def prototypes_for(editor: str) -> Prototypes:
     """The prototypes an editor renders, the AU weights its images are labelled with."""
     changes = EDITOR_PROTOTYPE_CHANGES.get(editor, {})
-    return {emotion: {**aus, **changes.get(emotion, {})} for emotion, aus in PROTOTYPES.items()}
+    return {emotion: _changed(aus, changes.get(emotion, {})) for emotion, aus in PROTOTYPES.items()}
+
+
+def _changed(aus: dict[int, float], changes: dict[int, float]) -> dict[int, float]:
+    """`aus` with an editor's changes; a change to 0 leaves that AU out."""
+    return {au: v for au, v in {**aus, **changes}.items() if v > 0}
 
 
 def variants_for(editor: str) -> dict[str, list[dict[int, float]]]:
@@ -40,7 +48,7 @@ def variants_for(editor: str) -> dict[str, list[dict[int, float]]]:
     calibration of that emotion (e.g. mesh_warp's lower brows in anger whatever the mouth does)."""
     changes = EDITOR_PROTOTYPE_CHANGES.get(editor, {})
     main = prototypes_for(editor)
-    return {emotion: [main[emotion]] + [{**aus, **changes.get(emotion, {})} for aus in VARIANTS.get(emotion, ())]
+    return {emotion: [main[emotion]] + [_changed(aus, changes.get(emotion, {})) for aus in VARIANTS.get(emotion, ())]
             for emotion in main}
 
 
