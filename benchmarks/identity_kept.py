@@ -5,6 +5,9 @@ below 0.45, and count the detector misses (an edit no face detector finds is a b
 among them those whose neutral source the detector misses as well (a borderline face, not the edit).
 
     .venv/bin/python benchmarks/identity_kept.py runs/<run>/expression [--json out.json]
+
+`--json` also keeps every edit's distance, per emotion: the median of all edits can sit between two
+edits, and comparing two runs edit by edit shows which moved it.
 """
 from __future__ import annotations
 
