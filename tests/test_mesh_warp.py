@@ -303,6 +303,16 @@ def test_raised_brows_bunch_the_forehead_and_leave_the_hairline(editor, face):
     assert (brows < -0.05).all() and abs(moves[10, 1]) < 0.1 * abs(brows.mean())
 
 
+def test_the_nose_wrinkler_lifts_the_ridge_of_the_nose_more_than_its_sides(editor, face):
+    # AU9 bunches the skin over the nose root; lifting the sides of the nose as far pinched it into
+    # another nose (and another person).
+    crop, landmarks = face
+    frame = editor.prepare(crop, landmarks).frame
+    moves = displacement(frame, editor.model, {9: 1.0}) / frame.iod
+    ridge, sides = moves[[195, 5], 1], moves[[134, 363, 198, 420], 1]  # MediaPipe: nose ridge, nose sides
+    assert (ridge < -0.03).all() and np.abs(sides).max() < 0.7 * np.abs(ridge).min()
+
+
 def test_widened_eyes_uncover_white_around_an_iris_that_stays_where_it_was(editor, face):
     # The lids slide over an eyeball that does not move: the iris's middle is the crop's own, pixel for
     # pixel, and the band the raised lid uncovered is white, not stretched lashes and iris.
