@@ -20,16 +20,20 @@ POLAR_AXES: dict[str, float] = {"happy": 0.0, "surprise": 60.0, "fear": 120.0, "
 
 Prototypes = dict[str, dict[int, float]]
 # Where an editor's rendering needs other AU weights than the shared prototypes to read as the emotion
-# (calibrated on real and GAN neutral faces with independent classifiers: README, "mesh_warp"). mesh_warp's
-# anger glares less (AU5) under lower brows (AU4), over lower lids tensed half as much (AU7 0.5: the eyes
-# stay a glare, not a squint, and the same person stays); au_warp's anger reads worse with that change. Its sad
-# droops the upper lids a little (AU43, which only mesh_warp renders); its smile pulls the lip corners a
-# little further (AU12 1.1: more classifiers read it on GAN faces, and the same person stays). Its fear
-# draws the brows harder (1+4) over lower lids left slack (AU7 0: EMFACS lists fear with and without it):
-# all three classifiers read more fear on real and GAN faces, with the same identity cost; au_warp's
-# fear lost fer agreement on real faces with the same change.
+# (calibrated on real and GAN neutral faces with independent classifiers: README, "mesh_warp"). A change to
+# 0 leaves the AU out. au_warp keeps the shared prototypes: its anger and fear read worse with these changes.
 EDITOR_PROTOTYPE_CHANGES: dict[str, Prototypes] = {
-    "mesh_warp": {"anger": {4: 1.3, 5: 0.4, 7: 0.5}, "sad": {43: 0.2}, "happy": {12: 1.1}, "fear": {1: 1.3, 4: 1.5, 7: 0.0}},
+    "mesh_warp": {
+        # glares less (AU5) under lower brows (AU4), over lower lids tensed half as much (AU7): a glare, not
+        # a squint, and the same person stays
+        "anger": {4: 1.3, 5: 0.4, 7: 0.5},
+        "sad": {43: 0.2},  # the upper lids droop a little (AU43, which only mesh_warp renders)
+        # the lip corners a little further: more classifiers read it on GAN faces, and the same person stays
+        "happy": {12: 1.1},
+        # harder brows (1+4) over slack lower lids (EMFACS lists fear with and without AU7): all three
+        # classifiers read more fear on real and GAN faces, at the same identity cost
+        "fear": {1: 1.3, 4: 1.5, 7: 0.0},
+    },
 }
 
 
