@@ -227,3 +227,9 @@ def test_the_painted_opening_is_a_curve_through_the_lips_not_a_polygon_of_them()
         assert abs(step[1]) > 2 * abs(step[0])  # leaves the corner towards the other lip: a round end, no point
     middle = curved.upper[2]  # between the corner and the first landmark: above the straight chord
     assert middle[1] < -middle[0]
+
+
+def test_au10_raises_the_whole_upper_lip_not_a_tent(face):
+    outer, centre = _redetected_move(face, {10: 1.0}, [49, 53]), _redetected_move(face, {10: 1.0}, [51])
+    assert centre[1] < -0.04  # up
+    assert outer[1] <= 0.9 * centre[1]  # its outer parts nearly as high: a rounded arch over the teeth
