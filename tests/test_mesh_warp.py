@@ -10,7 +10,7 @@ from components.common.faces import FaceDetector, align
 from components.common.landmarks import detect_on_aligned
 from components.expression.editors import EditRejected
 from components.expression.mesh_appearance import Lips, keep_own_teeth, lip_gap
-from components.expression.mesh_fields import SUPPORTED_AUS, displacement, similarity_fit
+from components.expression.mesh_fields import SUPPORTED_AUS, displacement, similarity_fit, spread_weights
 from components.expression.mesh_model import load_mesh_model
 from components.expression.mesh_eyes import opening
 from components.expression.mesh_warp import CALIBRATION, MeshWarpEditor, barycentric_transforms, triangulate
@@ -301,6 +301,17 @@ def test_raised_brows_bunch_the_forehead_and_leave_the_hairline(editor, face):
     moves = displacement(frame, editor.model, {1: 1.0, 2: 1.0}) / frame.iod
     brows = moves[[105, 334], 1]  # mid-brow points on each side (MediaPipe)
     assert (brows < -0.05).all() and abs(moves[10, 1]) < 0.1 * abs(brows.mean())
+
+
+def test_a_brow_move_spreads_without_a_step_at_the_brows_height():
+    # Above a brow its move reaches far (the forehead goes with it), below it little; a switch at the
+    # landmark's own height kinked the upper-lid crease into steps wherever it crossed that height.
+    landmarks = np.full((68, 2), -1000.0)
+    landmarks[19] = (100.0, 100.0)
+    beside = np.array([[120.0, 99.95], [120.0, 100.05], [120.0, 60.0], [120.0, 140.0]])
+    weights = spread_weights(beside, landmarks, iod=100.0, top=0.0)[:, 19]
+    assert abs(weights[0] - weights[1]) < 0.02
+    assert weights[2] > 2 * weights[3]  # and still reaching further up than down
 
 
 def test_the_nose_wrinkler_lifts_the_ridge_of_the_nose_more_than_its_sides(editor, face):

@@ -36,7 +36,7 @@ def test_an_editor_renders_its_own_calibration_of_a_prototype_and_is_labelled_wi
     shared, mesh = prototypes_for("au_warp"), prototypes_for("mesh_warp")
     assert mesh["anger"] != shared["anger"] and mesh["anger"][4] > shared["anger"][4]
     assert set(mesh["anger"]) == set(shared["anger"])  # the same action units, other weights
-    assert mesh["sad"] == {**shared["sad"], 43: 0.2}  # drooping upper lids, an AU only mesh_warp renders
+    assert mesh["sad"] == {**shared["sad"], 43: 0.2, 15: 1.1}  # drooping upper lids: only mesh_warp renders AU43
     assert mesh["happy"] == {**shared["happy"], 12: 1.1}  # lip corners a little further
     # harder brows over slack lower lids: a change to 0 leaves the AU out of the rendering and the label
     assert mesh["fear"][4] > shared["fear"][4] and 7 in shared["fear"] and 7 not in mesh["fear"]

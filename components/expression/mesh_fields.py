@@ -65,6 +65,10 @@ SPREAD_IOD = 0.09  # Gaussian radius of a hand move on the mesh
 # far upwards and little downwards.
 BROWS = tuple(range(17, 27))
 BROW_SPREAD_UP_IOD, BROW_SPREAD_DOWN_IOD = 0.35, 0.12
+# The radius grows from the downward one to the upward one over this height above each brow landmark.
+# Switched at the landmark's own height, the weight jumped there (at 0.2 IOD to the side, 0.85 above
+# against 0.25 below): AU4 kinked the upper-lid crease into steps at 512 px.
+BROW_RAMP_IOD = 0.04
 INNER_BROW = (20, 21, 22, 23)  # 68-point brow landmarks nearest the midline
 INNER_BROW_LOWERING = -4  # cache key of AU4's vertical move of the inner brow alone
 # Hand moves left out on the mesh: AU4's push on the upper lids would close the glare of anger (AU5).
@@ -116,21 +120,28 @@ def _sides(mesh: np.ndarray, iod: float) -> tuple[np.ndarray, np.ndarray]:
     return mouth, eyes
 
 
+def spread_weights(points: np.ndarray, landmarks: np.ndarray, iod: float, top: float) -> np.ndarray:
+    """(n, 68) Gaussian weight of each landmark's move at each point: SPREAD_IOD around most landmarks;
+    around a brow landmark BROW_SPREAD_UP_IOD above it (the forehead goes with the brow) and
+    BROW_SPREAD_DOWN_IOD below, blended over BROW_RAMP_IOD so that the weight is continuous."""
+    offset = points[:, None, :] - landmarks[None, :, :]
+    brow = np.isin(np.arange(len(landmarks)), BROWS)[None, :]
+    up = np.clip(-offset[..., 1] / (BROW_RAMP_IOD * iod), 0.0, 1.0)
+    up = up * up * (3.0 - 2.0 * up)  # smoothstep: no kink where the ramp starts or ends
+    brow_radius = np.sqrt(BROW_SPREAD_DOWN_IOD ** 2 + (BROW_SPREAD_UP_IOD ** 2 - BROW_SPREAD_DOWN_IOD ** 2) * up)
+    radius = iod * np.where(brow, brow_radius, SPREAD_IOD)
+    spread = np.exp(-(offset ** 2).sum(-1) / (2 * radius ** 2))
+    # The scalp barely moves: above a brow its pull fades to nothing at `top`, the top of the mesh (the
+    # hairline or beyond), so raised brows bunch the forehead instead of pushing skin into the hair.
+    above = np.clip((points[:, None, 1] - top) / np.maximum(landmarks[None, :, 1] - top, 1.0), 0.0, 1.0)
+    return np.where(brow & (offset[..., 1] < 0), spread * above, spread)
+
+
 def face_frame(mesh: np.ndarray, landmarks: np.ndarray, model: MeshModel) -> FaceFrame:
     iod = inter_ocular(mesh)
     stable = list(STABLE_POINTS)
     similarity = similarity_fit(model.neutral[stable, :2], mesh[stable, :2])
-    offset = mesh[:, None, :2] - landmarks[None, :, :]
-    radius = np.full(offset.shape[:2], SPREAD_IOD * iod)
-    brow = np.isin(np.arange(68), BROWS)[None, :]
-    radius[brow & (offset[..., 1] < 0)] = BROW_SPREAD_UP_IOD * iod
-    radius[brow & (offset[..., 1] >= 0)] = BROW_SPREAD_DOWN_IOD * iod
-    spread = np.exp(-(offset ** 2).sum(-1) / (2 * radius ** 2))
-    # The scalp barely moves: above a brow its pull fades to nothing at the top of the mesh (the
-    # hairline or beyond), so raised brows bunch the forehead instead of pushing skin into the hair.
-    top = mesh[FACE_OVAL[0], 1]
-    above = np.clip((mesh[:, None, 1] - top) / np.maximum(landmarks[None, :, 1] - top, 1.0), 0.0, 1.0)
-    spread = np.where(brow & (offset[..., 1] < 0), spread * above, spread)
+    spread = spread_weights(mesh[:, :2], landmarks, iod, top=mesh[FACE_OVAL[0], 1])
     mouth, eyes = _sides(mesh, iod)
     lm_mouth = np.array([_LM_MOUTH.get(i, 0) for i in range(68)])
     lm_eyes = np.array([_LM_EYES.get(i, 0) for i in range(68)])

@@ -27,12 +27,15 @@ EDITOR_PROTOTYPE_CHANGES: dict[str, Prototypes] = {
         # glares less (AU5) under lower brows (AU4), over lower lids tensed half as much (AU7): a glare, not
         # a squint, and the same person stays
         "anger": {4: 1.3, 5: 0.4, 7: 0.5},
-        "sad": {43: 0.2},  # the upper lids droop a little (AU43, which only mesh_warp renders)
+        # the upper lids droop a little (AU43, which only mesh_warp renders); the lip corners a little lower,
+        # which keeps sad where it was once the brows' spread was made continuous
+        "sad": {43: 0.2, 15: 1.1},
         # the lip corners a little further: more classifiers read it on GAN faces, and the same person stays
         "happy": {12: 1.1},
         # harder brows (1+4) over slack lower lids (EMFACS lists fear with and without AU7): all three
-        # classifiers read more fear on real and GAN faces, at the same identity cost
-        "fear": {1: 1.3, 4: 1.5, 7: 0.0},
+        # classifiers read more fear on real and GAN faces, at the same identity cost (AU1 1.4 since the
+        # brows' spread was made continuous: bigx reads fear on 3 of the 14 real faces instead of 1)
+        "fear": {1: 1.4, 4: 1.5, 7: 0.0},
     },
 }
 
