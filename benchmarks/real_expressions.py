@@ -28,9 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from components.common.datasets import emotion_name, installed_emopy_images  # noqa: E402
-from components.common.manifest import read_manifest  # noqa: E402
-from components.identity.params import IdentityParams  # noqa: E402
-from components.identity.run import run as identity  # noqa: E402
+from real_apex import align  # noqa: E402  (the identity stage's folder backend, as for the apex sheet)
 
 
 def ckplus_photos(photos: Path, series_labels: bool) -> None:
@@ -61,10 +59,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.ckplus:
         ckplus_photos(args.photos, args.series_labels)
-    aligned = args.out / "aligned"
-    identity(IdentityParams(backend="folder", source=str(args.photos), frame_size=640, crop_size=256,
-                            preview_seeds=0), aligned)
-    rows = read_manifest(aligned)
+    rows = align(args.photos, args.out / "aligned")
     names = {r["id"]: Path(r["source"]).stem.split("_") for r in rows}
     neutral_of = {names[r["id"]][0]: r["id"] for r in rows if names[r["id"]][1:2] == ["neutral"]}
     out = []

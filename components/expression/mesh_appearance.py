@@ -33,6 +33,15 @@ def polygon_mask(shape: tuple[int, int], polygon: np.ndarray, feather: float) ->
     return mask
 
 
+def box_around(points: np.ndarray, margin: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1), x1 and y1 exclusive: the points' bounding box grown by `margin` pixels, inside an
+    image of `shape`."""
+    h, w = shape
+    x0, y0 = np.clip(np.floor(points.min(0) - margin), 0, [w, h]).astype(int)
+    x1, y1 = np.clip(np.ceil(points.max(0) + margin), 0, [w, h]).astype(int)
+    return int(x0), int(y0), int(x1), int(y1)
+
+
 def pixels_between(image: np.ndarray, outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     """The (n, 3) pixels inside the `outer` contour and outside the `inner` one (the lips, for lip contours)."""
     ring = np.zeros(image.shape[:2], np.uint8)
@@ -249,9 +258,7 @@ def keep_own_teeth(image: np.ndarray, crop: np.ndarray, before: Lips, after: Lip
     # jaw (a 512 px edit spent half its time on these masks over the whole crop).
     h, w = image.shape[:2]
     corners = np.vstack([before.upper, before.lower, before.upper + jaw, before.lower + jaw, after.upper, after.lower])
-    margin = 0.1 * iod + 2
-    x0, y0 = np.clip(np.floor(corners.min(0) - margin), 0, [w, h]).astype(int)
-    x1, y1 = np.clip(np.ceil(corners.max(0) + margin), 0, [w, h]).astype(int)
+    x0, y0, x1, y1 = box_around(corners, 0.1 * iod + 2, (h, w))
     kept = np.zeros((h, w), np.float32)
     if x1 <= x0 or y1 <= y0:
         return image, kept
@@ -344,11 +351,8 @@ def paint_opening(image: np.ndarray, mouth: Mouth, iod: float, kept: np.ndarray 
     if mouth.opened < 0.015 * iod:
         return image
     # Work in a box around the opening only.
-    margin = 0.1 * iod
     h, w = image.shape[:2]
-    both = np.vstack([mouth.upper, mouth.lower])
-    x0, y0 = np.clip(np.floor(both.min(0) - margin), 0, [w, h]).astype(int)
-    x1, y1 = np.clip(np.ceil(both.max(0) + margin), 0, [w, h]).astype(int)
+    x0, y0, x1, y1 = box_around(np.vstack([mouth.upper, mouth.lower]), 0.1 * iod, (h, w))
     if x1 <= x0 or y1 <= y0:
         return image
     offset = np.array([x0, y0], float)

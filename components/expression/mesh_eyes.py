@@ -15,7 +15,7 @@ import numpy as np
 from components.common.face_mesh import (LEFT_IRIS, LEFT_LOWER_LID, LEFT_UPPER_LID, RIGHT_IRIS, RIGHT_LOWER_LID,
                                          RIGHT_UPPER_LID)
 
-from .mesh_appearance import closed_outline, polygon_mask, teeth_colour
+from .mesh_appearance import box_around, closed_outline, polygon_mask, teeth_colour
 
 EYES = ((RIGHT_UPPER_LID, RIGHT_LOWER_LID, RIGHT_IRIS), (LEFT_UPPER_LID, LEFT_LOWER_LID, LEFT_IRIS))
 LASH_IOD = 0.03  # the lid margin and its lashes: never copied into the opening as if it were eyeball
@@ -58,8 +58,7 @@ def _keep_eyeball(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.
     h, w = image.shape[:2]
     lids = list(upper + lower)
     corners = np.vstack([src[lids], dst[lids]])
-    x0, y0 = np.clip(np.floor(corners.min(0) - 0.05 * iod), 0, [w, h]).astype(int)
-    x1, y1 = np.clip(np.ceil(corners.max(0) + 0.05 * iod), 0, [w, h]).astype(int)
+    x0, y0, x1, y1 = box_around(corners, 0.05 * iod, (h, w))
     if x1 - x0 < 2 or y1 - y0 < 2:
         return image
     offset = np.array([x0, y0], float)
