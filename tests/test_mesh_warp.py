@@ -124,6 +124,23 @@ def test_a_smile_that_shows_teeth_keeps_them_on_the_skull_and_the_jaw_when_the_j
     assert before[lower_rows, x - half:x + half].mean() > 150 and edit.image.mean(2)[lower].mean() > 120
 
 
+def test_a_kept_smile_shows_its_tongue_behind_the_lower_teeth_when_the_jaw_drops(editor, face):
+    # The astronaut's own teeth stay with skull and jaw; between them a dropped jaw shows the tongue behind
+    # the lower teeth, not a black hole down to their edge.
+    crop, landmarks = face
+    prepared = editor.prepare(crop, landmarks)
+    mesh, iod = prepared.frame.mesh[:, :2], prepared.frame.iod
+    edit = editor.edit(prepared, crop, emotion_target("surprise", 1.0).aus)
+    jaw = float(edit.landmarks[8, 1] - landmarks[8, 1])
+    teeth_edge = (mesh[13, 1] + mesh[14, 1]) / 2 + jaw  # where the lower teeth stand now
+    x = int(round(mesh[13, 0]))
+    column = cv2.cvtColor(edit.image, cv2.COLOR_RGB2GRAY)[:, x].astype(float)
+    cavity = column[int(mesh[13, 1] + 0.1 * iod):int(teeth_edge - 0.15 * iod)]
+    behind_teeth = column[int(teeth_edge - 0.05 * iod):int(teeth_edge - 0.01 * iod)]
+    assert len(cavity) >= 3 and len(behind_teeth) >= 2
+    assert behind_teeth.mean() > cavity.min() + 25
+
+
 def test_surprise_opens_the_jaw_onto_a_shaded_mouth_not_stretched_lips(editor, grace_hopper_path):
     photo = cv2.cvtColor(cv2.imread(str(grace_hopper_path)), cv2.COLOR_BGR2RGB)  # closed lips
     crop, landmarks = _aligned(photo, 256)

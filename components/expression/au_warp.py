@@ -242,11 +242,11 @@ def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.nd
     after = Lips(dst[INNER_UPPER_LIP], dst[INNER_LOWER_LIP])
     iod = face_frame(dst)[1]
     teeth = teeth_for_skin(skin_colour(crop, src))
-    image, kept, own = keep_open_mouth(image, crop, before, after, dst[8] - src[8], teeth, maps, iod)
+    kept = keep_open_mouth(image, crop, before, after, dst[8] - src[8], teeth, maps, iod)
     curved, seam = after.smoothed(), before.smoothed().upper
     mouth = Mouth(curved.upper, curved.lower, seam, after.gap - before.gap, max(0.0, float(dst[8, 1] - src[8, 1])),
-                  lip_colour(crop, src), teeth if own is None else own)
-    return paint_opening(image, mouth, iod, kept)
+                  lip_colour(crop, src), teeth if kept.own_teeth is None else kept.own_teeth, kept.teeth_floor)
+    return paint_opening(kept.image, mouth, iod, kept.coverage)
 
 
 # ---- appearance layers ----------------------------------------------------------------------------

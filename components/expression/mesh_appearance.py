@@ -136,6 +136,7 @@ class MouthBox:
     half_width: float  # pixels from the mouth's centre to a corner
     jaw: float  # pixels the chin moved down
     iod: float
+    floor: float  # where the tongue rests at the mouth's middle (box y): the lower lip, or the lower teeth
 
 
 def _teeth(box: MouthBox, feather: float) -> tuple[np.ndarray, np.ndarray]:
@@ -192,10 +193,11 @@ def _painted_interior(box: MouthBox, lip: np.ndarray, teeth_colour: np.ndarray, 
     return colour * (1 - lower[..., None]) + lower_colour * lower[..., None]
 
 
-# The tongue fills the floor of a dropped jaw's mouth as a dome behind the lower lip: half an ellipse
-# TONGUE_HALF_WIDTH of the mouth's half-width wide, whose crown rises TONGUE_RISE of the opening's height
-# above the lower lip's middle. It is a little darker than the lips and lit from the front: its tip
-# lightest, turning into shade at its crown and its sides. A soft vertical gradient instead read as a hole.
+# The tongue fills the floor of a dropped jaw's mouth as a dome behind the lower lip (or behind the lower
+# teeth, where a mouth kept its own): half an ellipse TONGUE_HALF_WIDTH of the mouth's half-width wide,
+# whose crown rises TONGUE_RISE of the opening's height above that floor's middle. It is a little darker
+# than the lips and lit from the front: its tip lightest, turning into shade at its crown and its sides. A
+# soft vertical gradient instead read as a hole.
 TONGUE_RISE, TONGUE_HALF_WIDTH, TONGUE_TONE = 0.4, 0.8, 0.65
 
 
@@ -205,7 +207,7 @@ def _tongue(box: MouthBox) -> tuple[np.ndarray, np.ndarray]:
     if shows == 0.0:
         return np.zeros_like(box.ys), np.zeros_like(box.ys)
     middle = int(np.argmin(np.abs(box.offset[0])))  # every row of the box holds the same lip heights
-    floor = float(box.bottom[0, middle])
+    floor = min(box.floor, float(box.bottom[0, middle]))
     rise = TONGUE_RISE * max(floor - float(box.top[0, middle]), 1.0)
     x = box.offset / (TONGUE_HALF_WIDTH * box.half_width)
     y = (floor - box.ys) / rise  # 1 at the crown, 0 at the lower lip's middle
@@ -298,20 +300,30 @@ def carried_opening(opening: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, i
     return kept * np.clip((vertical_scale - 0.4) / 0.25, 0.0, 1.0)
 
 
+class KeptMouth(NamedTuple):
+    """What `keep_open_mouth` kept of a mouth that was already open."""
+    image: np.ndarray
+    coverage: np.ndarray | float  # 0-1: pixels kept, that the painter leaves alone
+    own_teeth: np.ndarray | None  # the colour of the teeth it showed; None if it showed none
+    teeth_floor: float | None  # image y of the kept lower teeth's edge at the mouth's middle (the tongue's floor)
+
+
 def keep_open_mouth(image: np.ndarray, crop: np.ndarray, before: Lips, after: Lips, jaw: np.ndarray,
-                    skin_teeth: np.ndarray, maps: tuple[np.ndarray, np.ndarray],
-                    iod: float) -> tuple[np.ndarray, np.ndarray | float, np.ndarray | None]:
+                    skin_teeth: np.ndarray, maps: tuple[np.ndarray, np.ndarray], iod: float) -> KeptMouth:
     """What a mouth that was already open keeps, for either editor: its own teeth with skull and jaw
     (`keep_own_teeth`, and their colour for the teeth painted beside them), or a dark opening as the warp
-    (`maps`) carried it (`carried_opening`). Returns (image, kept coverage, own teeth colour or None); a
-    closed mouth comes back as it was."""
+    (`maps`) carried it (`carried_opening`). A closed mouth comes back as it was."""
     if before.gap < OPEN_LIPS * iod:
-        return image, 0.0, None
+        return KeptMouth(image, 0.0, None, None)
     own = own_teeth_colour(crop, before, skin_teeth, iod)
     if own is None:
-        return image, carried_opening(opening_mask(crop.shape[:2], before, iod), maps[0], maps[1], iod), None
+        return KeptMouth(image, carried_opening(opening_mask(crop.shape[:2], before, iod), maps[0], maps[1], iod),
+                         None, None)
     image, kept = keep_own_teeth(image, crop, before, after, jaw, iod)
-    return image, kept, own
+    # The lower teeth's edge is where the old opening was split between skull and jaw, moved with the chin: a
+    # dropped jaw's tongue lies behind them, not on the lower lip below them (there it left a black hole).
+    middle = len(before.upper) // 2
+    return KeptMouth(image, kept, own, float((before.upper[middle, 1] + before.lower[middle, 1]) / 2 + jaw[1]))
 
 
 @dataclass(frozen=True)
@@ -326,6 +338,7 @@ class Mouth:
     jaw: float  # pixels the chin moved down
     lip: np.ndarray  # RGB
     teeth: np.ndarray  # RGB
+    teeth_floor: float | None = None  # image y of lower teeth kept with the jaw (`KeptMouth`), if any
 
 
 def contour_gap(upper: np.ndarray, lower: np.ndarray) -> float:
@@ -334,14 +347,15 @@ def contour_gap(upper: np.ndarray, lower: np.ndarray) -> float:
 
 
 def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.ndarray, iod: float,
-                kept: np.ndarray | float = 0.0, own_teeth: np.ndarray | None = None) -> np.ndarray:
+                kept: KeptMouth | None = None) -> np.ndarray:
     """`paint_opening` for a mesh edit: `src`/`dst` the mesh before and after. Painted teeth take the colour
     of the face's own (`own_teeth_colour`) where it shows them."""
     upper, lower = dst[list(INNER_UPPER_LIP)], dst[list(INNER_LOWER_LIP)]
+    own = kept.own_teeth if kept else None
     mouth = Mouth(upper, lower, src[list(INNER_UPPER_LIP)], lip_gap(dst) - lip_gap(src),
                   max(0.0, float(dst[CHIN, 1] - src[CHIN, 1])), _lip_colour(crop, src),
-                  teeth_colour(crop, src) if own_teeth is None else own_teeth)
-    return paint_opening(image, mouth, iod, kept)
+                  teeth_colour(crop, src) if own is None else own, kept.teeth_floor if kept else None)
+    return paint_opening(image, mouth, iod, kept.coverage if kept else 0.0)
 
 
 def paint_opening(image: np.ndarray, mouth: Mouth, iod: float, kept: np.ndarray | float = 0.0) -> np.ndarray:
@@ -368,8 +382,9 @@ def paint_opening(image: np.ndarray, mouth: Mouth, iod: float, kept: np.ndarray 
 
     half_width = max(float(np.linalg.norm(upper[-1] - upper[0])) / 2, 1.0)
     across = xs - (upper[0, 0] + upper[-1, 0]) / 2
+    floor = np.inf if mouth.teeth_floor is None else mouth.teeth_floor - y0
     box = MouthBox(ys, height(upper), height(lower), height(seam), np.clip(np.abs(across) / half_width, 0.0, 1.0),
-                   across, half_width, mouth.jaw, iod)
+                   across, half_width, mouth.jaw, iod, floor)
     colour = _painted_interior(box, mouth.lip, mouth.teeth, feather)
     painted = image[y0:y1, x0:x1].astype(np.float32) * (1 - mask[..., None]) + colour * mask[..., None]
     out = image.copy()

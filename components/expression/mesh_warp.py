@@ -209,10 +209,10 @@ class MeshWarpEditor:
             out = fold_shading(out, on_the_face(ratio, edited_mesh, frame.iod), frame.iod)
         out = keep_eyeballs(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, map_x, map_y)
         # a mouth that was open keeps its own teeth with skull and jaw, or its dark opening as carried
-        out, kept, own_teeth = keep_open_mouth(out, crop, Lips.of_mesh(frame.mesh), Lips.of_mesh(edited_mesh),
-                                               edited_mesh[CHIN] - frame.mesh[CHIN, :2],
-                                               teeth_colour(crop, frame.mesh[:, :2]), (map_x, map_y), frame.iod)
-        out = paint_mouth(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, kept, own_teeth)
+        kept = keep_open_mouth(out, crop, Lips.of_mesh(frame.mesh), Lips.of_mesh(edited_mesh),
+                               edited_mesh[CHIN] - frame.mesh[CHIN, :2], teeth_colour(crop, frame.mesh[:, :2]),
+                               (map_x, map_y), frame.iod)
+        out = paint_mouth(kept.image, crop, frame.mesh[:, :2], edited_mesh, frame.iod, kept)
         out[face.outside] = crop[face.outside]
         vertices, weights = face.landmarks_in_mesh
         return Edit(out, frame.landmarks + np.einsum("ni,nij->nj", weights, moves[vertices]))
