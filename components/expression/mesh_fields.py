@@ -71,6 +71,13 @@ BROW_SPREAD_UP_IOD, BROW_SPREAD_DOWN_IOD = 0.35, 0.12
 BROW_RAMP_IOD = 0.04
 INNER_BROW = (20, 21, 22, 23)  # 68-point brow landmarks nearest the midline
 INNER_BROW_LOWERING = -4  # cache key of AU4's vertical move of the inner brow alone
+# With the jaw dropping (AU26), parted lips (AU25) ride on it: the lower lip's move reaches down over the
+# chin, growing from SPREAD_IOD to this radius below each lower-lip landmark. Spread as narrowly as every
+# other move, it left the skin below behind and the lip folded over it (a notch or a drip under the
+# lower lip of surprise and fear at 512 px, where the warp's triangles turned over).
+LOWER_LIP = (55, 56, 57, 58, 59, 65, 66, 67)
+LIP_ON_JAW_SPREAD_DOWN_IOD = 0.2
+LIPS_ON_JAW = -25  # cache key of AU25's field with the lower lip on a dropping jaw
 # Hand moves left out on the mesh: AU4's push on the upper lids would close the glare of anger (AU5).
 HAND_SKIPS = {4: (37, 38, 43, 44)}
 
@@ -82,6 +89,7 @@ class FaceFrame:
     iod: float
     similarity: np.ndarray  # (2, 2) model units -> pixels (scale x rotation)
     spread: np.ndarray  # (478, 68) Gaussian weights of each landmark's move at each vertex, seam-aware
+    lip_on_jaw_spread: np.ndarray  # the same with the lower lip's moves reaching down over the chin
     landmarks: np.ndarray  # (68, 2)
     mouth_side: np.ndarray  # (478,) +1 above the lip seam, -1 below, 0 away from the mouth
     fields: dict[int, np.ndarray] = field(default_factory=dict)  # AU -> its field at intensity 1 (cache)
@@ -120,16 +128,30 @@ def _sides(mesh: np.ndarray, iod: float) -> tuple[np.ndarray, np.ndarray]:
     return mouth, eyes
 
 
-def spread_weights(points: np.ndarray, landmarks: np.ndarray, iod: float, top: float) -> np.ndarray:
+def _ramped_radius(beyond: np.ndarray, iod: float, near: float, far: float) -> np.ndarray:
+    """A spreading radius (IOD) that grows from `near` at a landmark to `far` once a point lies BROW_RAMP_IOD
+    beyond it (`beyond`: pixels past the landmark in the reaching direction), so that the weight is
+    continuous."""
+    t = np.clip(beyond / (BROW_RAMP_IOD * iod), 0.0, 1.0)
+    t = t * t * (3.0 - 2.0 * t)  # smoothstep: no kink where the ramp starts or ends
+    return np.sqrt(near ** 2 + (far ** 2 - near ** 2) * t)
+
+
+def spread_weights(points: np.ndarray, landmarks: np.ndarray, iod: float, top: float,
+                   lip_on_jaw: bool = False) -> np.ndarray:
     """(n, 68) Gaussian weight of each landmark's move at each point: SPREAD_IOD around most landmarks;
     around a brow landmark BROW_SPREAD_UP_IOD above it (the forehead goes with the brow) and
-    BROW_SPREAD_DOWN_IOD below, blended over BROW_RAMP_IOD so that the weight is continuous."""
+    BROW_SPREAD_DOWN_IOD below; with `lip_on_jaw`, around a lower-lip landmark LIP_ON_JAW_SPREAD_DOWN_IOD
+    below it."""
     offset = points[:, None, :] - landmarks[None, :, :]
     brow = np.isin(np.arange(len(landmarks)), BROWS)[None, :]
-    up = np.clip(-offset[..., 1] / (BROW_RAMP_IOD * iod), 0.0, 1.0)
-    up = up * up * (3.0 - 2.0 * up)  # smoothstep: no kink where the ramp starts or ends
-    brow_radius = np.sqrt(BROW_SPREAD_DOWN_IOD ** 2 + (BROW_SPREAD_UP_IOD ** 2 - BROW_SPREAD_DOWN_IOD ** 2) * up)
-    radius = iod * np.where(brow, brow_radius, SPREAD_IOD)
+    radius = np.where(brow, _ramped_radius(-offset[..., 1], iod, BROW_SPREAD_DOWN_IOD, BROW_SPREAD_UP_IOD),
+                      SPREAD_IOD)
+    if lip_on_jaw:
+        lower_lip = np.isin(np.arange(len(landmarks)), LOWER_LIP)[None, :]
+        radius = np.where(lower_lip, _ramped_radius(offset[..., 1], iod, SPREAD_IOD, LIP_ON_JAW_SPREAD_DOWN_IOD),
+                          radius)
+    radius = iod * radius
     spread = np.exp(-(offset ** 2).sum(-1) / (2 * radius ** 2))
     # The scalp barely moves: above a brow its pull fades to nothing at `top`, the top of the mesh (the
     # hairline or beyond), so raised brows bunch the forehead instead of pushing skin into the hair.
@@ -141,13 +163,13 @@ def face_frame(mesh: np.ndarray, landmarks: np.ndarray, model: MeshModel) -> Fac
     iod = inter_ocular(mesh)
     stable = list(STABLE_POINTS)
     similarity = similarity_fit(model.neutral[stable, :2], mesh[stable, :2])
-    spread = spread_weights(mesh[:, :2], landmarks, iod, top=mesh[FACE_OVAL[0], 1])
     mouth, eyes = _sides(mesh, iod)
     lm_mouth = np.array([_LM_MOUTH.get(i, 0) for i in range(68)])
     lm_eyes = np.array([_LM_EYES.get(i, 0) for i in range(68)])
     crosses = ((mouth[:, None] * lm_mouth[None, :]) < 0) | ((eyes[:, None] * lm_eyes[None, :]) < 0)
-    spread[crosses] = 0.0
-    return FaceFrame(mesh, iod, similarity, spread, landmarks, mouth)
+    spreads = [np.where(crosses, 0.0, spread_weights(mesh[:, :2], landmarks, iod, top=mesh[FACE_OVAL[0], 1],
+                                                     lip_on_jaw=on_jaw)) for on_jaw in (False, True)]
+    return FaceFrame(mesh, iod, similarity, *spreads, landmarks, mouth)
 
 
 def _region_weights(model: MeshModel, au: int) -> np.ndarray:
@@ -203,15 +225,17 @@ def tissue_field(frame: FaceFrame, model: MeshModel, au: int) -> np.ndarray:
     return (canonical * model_iod) @ frame.similarity.T
 
 
-def hand_field(frame: FaceFrame, au: int, only: tuple[int, ...] | None = None, axis: int | None = None) -> np.ndarray:
-    """One AU's 68-point moves spread over the mesh; `only` these landmarks and `axis` (0: x, 1: y) if given."""
+def hand_field(frame: FaceFrame, au: int, only: tuple[int, ...] | None = None, axis: int | None = None,
+               weights: np.ndarray | None = None) -> np.ndarray:
+    """One AU's 68-point moves spread over the mesh (by `weights`, the face's `spread` if not given); `only`
+    these landmarks and `axis` (0: x, 1: y) if given."""
     moves = displaced_landmarks(frame.landmarks, {au: 1.0}) - frame.landmarks
     moves[list(HAND_SKIPS.get(au, ()))] = 0.0
     if only is not None:
         moves[np.setdiff1d(np.arange(len(moves)), only)] = 0.0
     if axis is not None:
         moves[:, 1 - axis] = 0.0
-    weights = frame.spread
+    weights = frame.spread if weights is None else weights
     total = np.maximum(weights.sum(1, keepdims=True), 1.0)  # normalise only where moves overlap
     return (weights @ moves) / total
 
@@ -228,9 +252,10 @@ def displacement(frame: FaceFrame, model: MeshModel, aus: dict[int, float], side
         raise ValueError(f"action units {unknown} are not supported by mesh_warp (supported: {SUPPORTED_AUS})")
     total = np.zeros((len(frame.mesh), 2))
     for au, intensity in aus.items():
-        if au not in frame.fields:
-            frame.fields[au] = au_field(frame, model, au)
-        total += intensity * frame.fields[au]
+        key = LIPS_ON_JAW if au == 25 and aus.get(26, 0.0) > 0 else au
+        if key not in frame.fields:
+            frame.fields[key] = au_field(frame, model, au, on_jaw=key == LIPS_ON_JAW)
+        total += intensity * frame.fields[key]
     # FACS 1+4 (fear, sadness): the inner brows are raised and drawn together. AU1's frontalis pull holds
     # the inner brow up against AU4's lowering there, so AU4 keeps its pull towards the midline (and its
     # lowering of the lateral brow) and loses its inner lowering up to AU1's intensity.
@@ -268,14 +293,15 @@ def lips_meet(frame: FaceFrame, moves: np.ndarray) -> np.ndarray:
     return moves
 
 
-def au_field(frame: FaceFrame, model: MeshModel, au: int) -> np.ndarray:
-    """One AU's field at intensity 1: its sources, weighted."""
+def au_field(frame: FaceFrame, model: MeshModel, au: int, on_jaw: bool = False) -> np.ndarray:
+    """One AU's field at intensity 1: its sources, weighted; `on_jaw`: its hand moves spread as on a dropping
+    jaw (`lip_on_jaw_spread`)."""
     model_weight, hand_weight = SOURCES[au]
     out = np.zeros((len(frame.mesh), 2))
     if model_weight and au in model.deltas:
         out += model_weight * model_field(frame, model, au)
     if hand_weight and au in AU_MOVES:
-        out += hand_weight * hand_field(frame, au)
+        out += hand_weight * hand_field(frame, au, weights=frame.lip_on_jaw_spread if on_jaw else None)
     if au in TISSUE_BUMPS:
         out += tissue_field(frame, model, au)
     return out

@@ -194,13 +194,22 @@ class MeshWarpEditor:
         return PreparedFace(face_frame(mesh, landmarks, self.model), src, locate(triangulate(src), landmarks),
                             warp_grid(ring, shape), inside == 0)
 
-    def edit(self, face: PreparedFace, crop: np.ndarray, aus: dict[int, float], side: str | None = None) -> Edit:
+    def moves(self, face: PreparedFace, aus: dict[int, float], side: str | None = None) -> np.ndarray | None:
+        """How far each of the warp's points (`face.src`) moves for these AU intensities, in pixels; None for
+        no AU."""
         aus = {au: v * self.strength * CALIBRATION * AU_GAIN.get(au, 1.0) for au, v in aus.items() if v > 0}
-        frame = face.frame
         if not aus:
-            return Edit(crop.copy(), frame.landmarks.copy())
+            return None
+        frame = face.frame
         moves = np.vstack([displacement(frame, self.model, aus, side), np.zeros((len(face.src) - len(frame.mesh), 2))])
         moves[:len(frame.mesh)] = follow_lids(frame.mesh, moves[:len(frame.mesh)])
+        return moves
+
+    def edit(self, face: PreparedFace, crop: np.ndarray, aus: dict[int, float], side: str | None = None) -> Edit:
+        frame = face.frame
+        moves = self.moves(face, aus, side)
+        if moves is None:
+            return Edit(crop.copy(), frame.landmarks.copy())
         h, w = crop.shape[:2]
         map_x, map_y, ratio = backward_map(face.src, face.src + moves, (h, w), face.grid)
         out = cv2.remap(crop, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
