@@ -351,11 +351,11 @@ def paint_mouth(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.nd
     """`paint_opening` for a mesh edit: `src`/`dst` the mesh before and after. Painted teeth take the colour
     of the face's own (`own_teeth_colour`) where it shows them."""
     upper, lower = dst[list(INNER_UPPER_LIP)], dst[list(INNER_LOWER_LIP)]
-    own = kept.own_teeth if kept else None
+    kept = kept if kept is not None else KeptMouth(image, 0.0, None, None)
     mouth = Mouth(upper, lower, src[list(INNER_UPPER_LIP)], lip_gap(dst) - lip_gap(src),
                   max(0.0, float(dst[CHIN, 1] - src[CHIN, 1])), _lip_colour(crop, src),
-                  teeth_colour(crop, src) if own is None else own, kept.teeth_floor if kept else None)
-    return paint_opening(image, mouth, iod, kept.coverage if kept else 0.0)
+                  teeth_colour(crop, src) if kept.own_teeth is None else kept.own_teeth, kept.teeth_floor)
+    return paint_opening(image, mouth, iod, kept.coverage)
 
 
 def paint_opening(image: np.ndarray, mouth: Mouth, iod: float, kept: np.ndarray | float = 0.0) -> np.ndarray:

@@ -65,10 +65,11 @@ SPREAD_IOD = 0.09  # Gaussian radius of a hand move on the mesh
 # far upwards and little downwards.
 BROWS = tuple(range(17, 27))
 BROW_SPREAD_UP_IOD, BROW_SPREAD_DOWN_IOD = 0.35, 0.12
-# The radius grows from the downward one to the upward one over this height above each brow landmark.
-# Switched at the landmark's own height, the weight jumped there (at 0.2 IOD to the side, 0.85 above
-# against 0.25 below): AU4 kinked the upper-lid crease into steps at 512 px.
-BROW_RAMP_IOD = 0.04
+# A radius that reaches further one way (a brow's upwards, a lower lip's down over a dropping jaw) grows to
+# it over this distance beyond the landmark. Switched at a brow landmark's own height, the weight jumped
+# there (at 0.2 IOD to the side, 0.85 above against 0.25 below): AU4 kinked the upper-lid crease into
+# steps at 512 px.
+SPREAD_RAMP_IOD = 0.04
 INNER_BROW = (20, 21, 22, 23)  # 68-point brow landmarks nearest the midline
 INNER_BROW_LOWERING = -4  # cache key of AU4's vertical move of the inner brow alone
 # With the jaw dropping (AU26), parted lips (AU25) ride on it: the lower lip's move reaches down over the
@@ -129,10 +130,10 @@ def _sides(mesh: np.ndarray, iod: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _ramped_radius(beyond: np.ndarray, iod: float, near: float, far: float) -> np.ndarray:
-    """A spreading radius (IOD) that grows from `near` at a landmark to `far` once a point lies BROW_RAMP_IOD
+    """A spreading radius (IOD) that grows from `near` at a landmark to `far` once a point lies SPREAD_RAMP_IOD
     beyond it (`beyond`: pixels past the landmark in the reaching direction), so that the weight is
     continuous."""
-    t = np.clip(beyond / (BROW_RAMP_IOD * iod), 0.0, 1.0)
+    t = np.clip(beyond / (SPREAD_RAMP_IOD * iod), 0.0, 1.0)
     t = t * t * (3.0 - 2.0 * t)  # smoothstep: no kink where the ramp starts or ends
     return np.sqrt(near ** 2 + (far ** 2 - near ** 2) * t)
 
