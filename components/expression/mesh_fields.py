@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from components.common.face_mesh import (INNER_LIP_PAIRS, INNER_LOWER_LIP, INNER_UPPER_LIP, LEFT_EYE_CORNERS,
@@ -36,6 +37,15 @@ SUPPORTED_AUS = tuple(sorted(SOURCES))
 _MODEL_REGIONS: dict[int, tuple[float, float]] = {5: (-0.45, 0.0), 6: (-0.2, 0.95), 43: (-0.4, 0.25),
                                                   12: (0.45, 1.5), 14: (0.55, 1.45), 26: (0.5, 2.0)}
 _JAW_AUS = {26}
+# A jaw AU moves the outline from JAW_LINE_V (IOD under the eye line) down, and the skin beside it from
+# JAW_SIDE_V down without fading: the cheeks' lower part rides the jaw (faded there too, surprise's dropped
+# jaw stretched that skin: real faces' facex surprise 0.93 -> 0.86, identity 0.445 -> 0.449).
+JAW_LINE_V, JAW_SIDE_V = 1.1, 0.95
+# A model AU's weight fades to nothing over this distance inside the outline. Cut off at the outline
+# itself, a smile moved the cheek beside it and not the outline: the cheek folded over the face's edge
+# (13.6 turned-over triangles per real face, `benchmarks/warp_folds.py`), drawing a second jaw edge and
+# dragging the earlobes at 512 px.
+OUTLINE_FADE_IOD = 0.12
 
 # The face outline (MediaPipe's FACEMESH_FACE_OVAL ring).
 FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148,
@@ -173,21 +183,35 @@ def face_frame(mesh: np.ndarray, landmarks: np.ndarray, model: MeshModel) -> Fac
     return FaceFrame(mesh, iod, similarity, *spreads, landmarks, mouth)
 
 
+_region_cache: dict[tuple[int, int | str], np.ndarray] = {}
+
+
 def _region_weights(model: MeshModel, au: int) -> np.ndarray:
-    """Soft 0-1 weight per vertex of where a model AU may act (in the model's neutral frame)."""
-    v = _canonical_uv(model)[:, 1]
+    """Soft 0-1 weight per vertex of where a model AU may act (in the model's neutral frame): within its band
+    of the face, fading to nothing at the outline (but for a jaw AU's jaw line)."""
+    uv = _canonical_uv(model)
+    v = uv[:, 1]
     low, high = _MODEL_REGIONS[au]
     ramp = 0.12
     weight = np.clip((v - low) / ramp + 0.5, 0, 1) * np.clip((high - v) / ramp + 0.5, 0, 1)
-    oval = np.zeros(len(v), bool)
-    oval[list(FACE_OVAL)] = True
+    inside = _inside_outline(model)
+    fade = np.clip(inside / OUTLINE_FADE_IOD, 0.0, 1.0)
+    fade = fade * fade * (3.0 - 2.0 * fade)
     if au in _JAW_AUS:  # the jaw line moves with the jaw, the rest of the outline does not
-        oval &= v < 1.1
-    weight[oval] = 0.0
-    return weight
+        fade = np.where(v >= JAW_SIDE_V, 1.0, fade)
+        fade[(inside == 0) & (v < JAW_LINE_V)] = 0.0
+    return weight * fade
 
 
-_region_cache: dict[tuple[int, int], np.ndarray] = {}
+def _inside_outline(model: MeshModel) -> np.ndarray:
+    """Each vertex's distance inside the neutral model face's outline, in IOD units (0 on it)."""
+    key = (id(model), "outline")
+    if key not in _region_cache:
+        uv = _canonical_uv(model)
+        oval = uv[list(FACE_OVAL)].astype(np.float32)
+        _region_cache[key] = np.array([max(0.0, cv2.pointPolygonTest(oval, (float(u), float(v)), True))
+                                       for u, v in uv])
+    return _region_cache[key]
 
 
 def model_field(frame: FaceFrame, model: MeshModel, au: int) -> np.ndarray:
