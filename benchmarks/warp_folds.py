@@ -25,26 +25,17 @@ from components.common.face_mesh import INNER_LOWER_LIP, INNER_UPPER_LIP, OUTER_
 from components.common.landmarks import LandmarkError, detect_on_aligned  # noqa: E402
 from components.expression.editors import EditRejected  # noqa: E402
 from components.expression.mesh_fields import FACE_OVAL  # noqa: E402
-from components.expression.mesh_warp import MeshWarpEditor, triangulate  # noqa: E402
+from components.expression.mesh_warp import MeshWarpEditor, turned_over  # noqa: E402
 from components.expression.targets import prototypes_for  # noqa: E402
 
 INNER_LIPS = set(INNER_UPPER_LIP) | set(INNER_LOWER_LIP)
 LIPS = INNER_LIPS | set(OUTER_UPPER_LIP) | set(OUTER_LOWER_LIP)
 
 
-def signed_areas(triangles: np.ndarray) -> np.ndarray:
-    a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
-    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-
-
 def folded(src: np.ndarray, dst: np.ndarray, iod: float) -> np.ndarray:
-    """(k, 3) point indices of the warp's triangles (over the moved points, as the warp draws them) that
-    are turned over against the points before the move."""
-    triangles = triangulate(dst).simplices
-    before, after = signed_areas(src[triangles]), signed_areas(dst[triangles])
-    inside_mouth = np.isin(triangles, list(INNER_LIPS)).all(1)
-    turned = (np.sign(before) != np.sign(after)) & (np.abs(before) > (0.01 * iod) ** 2) & ~inside_mouth
-    return triangles[turned]
+    """(k, 3) point indices of the turned-over triangles, but for those inside the mouth's opening."""
+    triangles, turned = turned_over(src, dst, iod)
+    return triangles[turned & ~np.isin(triangles, list(INNER_LIPS)).all(1)]
 
 
 def region(triangle: np.ndarray, mesh: np.ndarray, n_mesh: int) -> str:

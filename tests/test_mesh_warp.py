@@ -15,7 +15,8 @@ from components.expression.mesh_fields import (FACE_OVAL, SUPPORTED_AUS, displac
                                                spread_weights)
 from components.expression.mesh_model import load_mesh_model
 from components.expression.mesh_eyes import opening
-from components.expression.mesh_warp import CALIBRATION, MeshWarpEditor, barycentric_transforms, triangulate
+from components.expression.mesh_warp import (CALIBRATION, MeshWarpEditor, barycentric_transforms, triangulate,
+                                             turned_over)
 from components.expression.targets import EMOTIONS, emotion_target, prototypes_for
 
 
@@ -143,22 +144,13 @@ def test_a_kept_smile_shows_its_tongue_behind_the_lower_teeth_when_the_jaw_drops
     assert behind_teeth.mean() > cavity.min() + 25
 
 
-def _signed_areas(triangles: np.ndarray) -> np.ndarray:
-    a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
-    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-
-
 def _warp_folds(editor, image: np.ndarray, emotion: str):
     """The face as prepared, the warp's triangles for an emotion's prototype (indices into its points), and
     whether each is turned over against the points before the move (slivers under 0.01 IOD never count)."""
     crop, landmarks = _aligned(image, 256)
     prepared = editor.prepare(crop, landmarks)
-    src = prepared.src
-    dst = src + editor.moves(prepared, emotion_target(emotion, 1.0).aus)
-    triangles = triangulate(dst).simplices
-    before, after = _signed_areas(src[triangles]), _signed_areas(dst[triangles])
-    turned = (np.sign(before) != np.sign(after)) & (np.abs(before) > (0.01 * prepared.frame.iod) ** 2)
-    return prepared, triangles, turned
+    moved = prepared.src + editor.moves(prepared, emotion_target(emotion, 1.0).aus)
+    return (prepared, *turned_over(prepared.src, moved, prepared.frame.iod))
 
 
 @pytest.fixture(scope="module")

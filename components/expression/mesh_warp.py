@@ -129,8 +129,8 @@ def backward_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int],
     vertices, weights = _barycentric(tri, simplex, grid.points)
     inside = simplex >= 0
     mapped = np.where(inside[:, None], np.einsum("ni,nij->nj", weights, src[vertices]), grid.points)
-    area_src = _areas(src[tri.simplices])
-    ratio_tri = np.where(area_src > 1e-6, _areas(dst[tri.simplices]) / np.maximum(area_src, 1e-6), 1.0)
+    area_src = np.abs(signed_areas(src[tri.simplices]))
+    ratio_tri = np.where(area_src > 1e-6, np.abs(signed_areas(dst[tri.simplices])) / np.maximum(area_src, 1e-6), 1.0)
     ratio = np.where(inside, ratio_tri[simplex], 1.0)
     disp = (mapped - grid.points).reshape(*grid.coarse_shape, 2).astype(np.float32)
     disp[np.abs(disp) < 1e-3] = 0.0  # pinned skin stays bit-exact
@@ -163,9 +163,19 @@ def _identity_maps(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return map_x, map_y
 
 
-def _areas(triangles: np.ndarray) -> np.ndarray:
+def signed_areas(triangles: np.ndarray) -> np.ndarray:
+    """Twice each (k, 3, 2) triangle's area, its sign its orientation: a triangle whose sign a warp changes is
+    turned over (the skin there drawn mirrored)."""
     a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
-    return 0.5 * np.abs((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+
+
+def turned_over(src: np.ndarray, dst: np.ndarray, iod: float) -> tuple[np.ndarray, np.ndarray]:
+    """The warp's triangles (over the moved points, as the warp draws them; (k, 3) point indices), and
+    whether each is turned over against the points before the move (slivers under 0.01 IOD never are)."""
+    triangles = triangulate(dst).simplices
+    before, after = signed_areas(src[triangles]), signed_areas(dst[triangles])
+    return triangles, (np.sign(before) != np.sign(after)) & (np.abs(before) > (0.01 * iod) ** 2)
 
 
 class MeshWarpEditor:
