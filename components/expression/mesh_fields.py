@@ -139,12 +139,17 @@ def _sides(mesh: np.ndarray, iod: float) -> tuple[np.ndarray, np.ndarray]:
     return mouth, eyes
 
 
+def smoothstep(t: np.ndarray) -> np.ndarray:
+    """0 below 0, 1 above 1, and an S between with no kink at either end."""
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
 def _ramped_radius(beyond: np.ndarray, iod: float, near: float, far: float) -> np.ndarray:
     """A spreading radius (IOD) that grows from `near` at a landmark to `far` once a point lies SPREAD_RAMP_IOD
     beyond it (`beyond`: pixels past the landmark in the reaching direction), so that the weight is
     continuous."""
-    t = np.clip(beyond / (SPREAD_RAMP_IOD * iod), 0.0, 1.0)
-    t = t * t * (3.0 - 2.0 * t)  # smoothstep: no kink where the ramp starts or ends
+    t = smoothstep(beyond / (SPREAD_RAMP_IOD * iod))  # no kink where the ramp starts or ends
     return np.sqrt(near ** 2 + (far ** 2 - near ** 2) * t)
 
 
@@ -195,8 +200,7 @@ def _region_weights(model: MeshModel, au: int) -> np.ndarray:
     ramp = 0.12
     weight = np.clip((v - low) / ramp + 0.5, 0, 1) * np.clip((high - v) / ramp + 0.5, 0, 1)
     inside = _inside_outline(model)
-    fade = np.clip(inside / OUTLINE_FADE_IOD, 0.0, 1.0)
-    fade = fade * fade * (3.0 - 2.0 * fade)
+    fade = smoothstep(inside / OUTLINE_FADE_IOD)
     if au in _JAW_AUS:  # the jaw line moves with the jaw, the rest of the outline does not
         fade = np.where(v >= JAW_SIDE_V, 1.0, fade)
         fade[(inside == 0) & (v < JAW_LINE_V)] = 0.0

@@ -14,13 +14,14 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
-from components.common.face_mesh import MeshError, detect_mesh, head_pose
+from components.common.face_mesh import (LEFT_IRIS, LEFT_LOWER_LID, LEFT_UPPER_LID, RIGHT_IRIS, RIGHT_LOWER_LID,
+                                         RIGHT_UPPER_LID, MeshError, detect_mesh, head_pose)
 
 from .au_warp import Edit
 from .editors import EditRejected
 from .mesh_appearance import (CHIN, Lips, fold_shading, keep_open_mouth, paint_mouth, polygon_mask, teeth_colour)
 from .mesh_eyes import follow_lids, keep_eyeballs
-from .mesh_fields import FACE_OVAL, FaceFrame, displacement, face_frame
+from .mesh_fields import FACE_OVAL, FaceFrame, displacement, face_frame, smoothstep
 from .mesh_model import MeshModel, load_mesh_model
 
 MAX_YAW = 30.0  # degrees: beyond this the frontal model's fields no longer fit the face
@@ -44,6 +45,8 @@ class WarpGrid:
 class PreparedFace:
     frame: FaceFrame
     src: np.ndarray  # (478 + anchors, 2) mesh points then the fixed ring and image corners
+    tri: Delaunay  # of src: the skin's own triangles, for finding folds and flowing moves over them
+    unfoldable: np.ndarray  # per src point, 0-1: how far its moves may give way to the flow near a fold
     landmarks_in_mesh: tuple[np.ndarray, np.ndarray]  # the 68 landmarks as barycentric mixes of src points
     grid: WarpGrid
     outside: np.ndarray  # (h, w) bool: beyond the pinned ring, where the crop is never touched
@@ -178,6 +181,65 @@ def turned_over(src: np.ndarray, dst: np.ndarray, iod: float) -> tuple[np.ndarra
     return triangles, (np.sign(before) != np.sign(after)) & (np.abs(before) > (0.01 * iod) ** 2)
 
 
+# Summed fields can move one point past its neighbour: a triangle of skin turns over and is drawn mirrored (a
+# crease, a squiggle or a second edge at full resolution: anger's brows pulled down past the skin between them,
+# a smile's cheek over the eye on a rough mesh). Near such a fold the moves become the flow of the same field:
+# every point follows the field in small steps, so skin that is pushed together bunches (and is shaded as a
+# fold) instead of passing over itself. Farther than a few UNFOLD_REACH_IOD, moves are unchanged. Only the upper
+# face is unfolded, and not the lids: where the lips and lids part, the field jumps from one side to the other,
+# and a flow across the jump drags each side into the other (a surprised upper lip sagged into the opening).
+UNFOLD_REACH_IOD = 0.07
+UNFOLD_STEPS = 4
+SEAM_CLEAR_IOD = 0.05  # the lids keep their moves, and the flow fades in over this distance from them
+EYE_SEAMS = list(set(RIGHT_UPPER_LID + RIGHT_LOWER_LID + LEFT_UPPER_LID + LEFT_LOWER_LID + RIGHT_IRIS + LEFT_IRIS))
+NOSE_BASE = 2  # the mesh point under the nose tip: below it nothing is unfolded
+
+
+def folds(tri: Delaunay, moves: np.ndarray, iod: float) -> np.ndarray:
+    """Per triangle of `tri` (the skin's own): turned over by `moves` (slivers under 0.01 IOD across never are).
+    Skin squeezed but not turned over is left as it is: that is the bunching the fields are meant to make."""
+    before = signed_areas(tri.points[tri.simplices])
+    after = signed_areas((tri.points + moves)[tri.simplices])
+    return (np.sign(before) != np.sign(after)) & (np.abs(before) > (0.01 * iod) ** 2)
+
+
+def flow(tri: Delaunay, moves: np.ndarray, points: np.ndarray, steps: int = UNFOLD_STEPS) -> np.ndarray:
+    """Where `points` end when they follow the field that `moves` spans over `tri` (piecewise linear) for
+    unit time, in `steps` midpoint steps: a flow never turns skin over, however steep the field."""
+    def velocity(at: np.ndarray) -> np.ndarray:
+        vertices, weights = locate(tri, at)
+        return np.einsum("ni,nij->nj", weights, moves[vertices])
+    for _ in range(steps):
+        points = points + velocity(points + 0.5 * velocity(points) / steps) / steps
+    return points
+
+
+def unfoldable(points: np.ndarray, iod: float) -> np.ndarray:
+    """Per warp point, 0-1: how far its moves may be replaced by the flow. The upper face only (to the nose's
+    base), and clear of the lids and irises: around the mouth, the lips' and the jaw's moves stay as they are."""
+    from_seams = np.sqrt(((points[:, None] - points[None, EYE_SEAMS]) ** 2).sum(-1).min(1))
+    above_nose_base = points[NOSE_BASE, 1] - points[:, 1]
+    return smoothstep(from_seams / (SEAM_CLEAR_IOD * iod)) * smoothstep(above_nose_base / (SEAM_CLEAR_IOD * iod))
+
+
+def unfold(tri: Delaunay, moves: np.ndarray, iod: float, allowed: np.ndarray) -> np.ndarray:
+    """`moves` with the flow of their field near every fold where it is `allowed` (per point, 0-1: `unfoldable`),
+    blended into the moves themselves over UNFOLD_REACH_IOD."""
+    points, triangles = tri.points, tri.simplices
+    folded = folds(tri, moves, iod) & (allowed[triangles] > 0).all(1)
+    if not folded.any():
+        return moves
+    at_fold = points[np.unique(triangles[folded])]
+    distance = np.sqrt(((points[:, None] - at_fold[None]) ** 2).sum(-1).min(1))
+    beyond = np.maximum(distance / (UNFOLD_REACH_IOD * iod) - 1.0, 0.0)  # all flow within the reach, then fading
+    weight = np.exp(-beyond ** 2 / 2) * allowed
+    near = weight > 1e-3
+    moves = moves.copy()
+    flowed = flow(tri, moves, points[near]) - points[near]
+    moves[near] += weight[near, None] * (flowed - moves[near])
+    return moves
+
+
 class MeshWarpEditor:
     name = "mesh_warp"
 
@@ -201,7 +263,9 @@ class MeshWarpEditor:
         src = np.vstack([mesh[:, :2], ring, _corners(shape)])
         inside = np.zeros(shape, np.uint8)
         cv2.fillPoly(inside, [np.round(ring).astype(np.int32)], 1)
-        return PreparedFace(face_frame(mesh, landmarks, self.model), src, locate(triangulate(src), landmarks),
+        tri = triangulate(src)
+        frame = face_frame(mesh, landmarks, self.model)
+        return PreparedFace(frame, src, tri, unfoldable(src, frame.iod), locate(tri, landmarks),
                             warp_grid(ring, shape), inside == 0)
 
     def moves(self, face: PreparedFace, aus: dict[int, float], side: str | None = None) -> np.ndarray | None:
@@ -213,7 +277,7 @@ class MeshWarpEditor:
         frame = face.frame
         moves = np.vstack([displacement(frame, self.model, aus, side), np.zeros((len(face.src) - len(frame.mesh), 2))])
         moves[:len(frame.mesh)] = follow_lids(frame.mesh, moves[:len(frame.mesh)])
-        return moves
+        return unfold(face.tri, moves, frame.iod, face.unfoldable)
 
     def edit(self, face: PreparedFace, crop: np.ndarray, aus: dict[int, float], side: str | None = None) -> Edit:
         frame = face.frame
