@@ -412,6 +412,19 @@ def test_a_brow_move_spreads_without_a_step_at_the_brows_height():
     assert weights[2] > 2 * weights[3]  # and still reaching further up than down
 
 
+@pytest.mark.parametrize("photo", ["astronaut", "grace_hopper"])
+def test_the_skin_between_the_brows_goes_with_their_heads(editor, photo, request):
+    # Raised or lowered, the brows' heads carry the skin between them at their height: left behind, it was
+    # a tall pale column between raised brows (fear, sadness, surprise) and a crease under lowered ones (anger).
+    crop, landmarks = _aligned(request.getfixturevalue(photo), 256)
+    prepared = editor.prepare(crop, landmarks)
+    for emotion in ("fear", "sad", "surprise", "anger"):
+        rise = editor.moves(prepared, emotion_target(emotion, 1.0).aus)[:, 1]
+        heads = rise[[55, 285]].mean()  # the mesh's lower edge of each brow's head
+        assert abs(heads) > 0.03 * prepared.frame.iod
+        assert rise[8] / heads > 0.65, emotion  # the midline between the heads, at their height
+
+
 def test_the_nose_wrinkler_lifts_the_ridge_of_the_nose_more_than_its_sides(editor, face):
     # AU9 bunches the skin over the nose root; lifting the sides of the nose as far pinched it into
     # another nose (and another person).

@@ -75,6 +75,11 @@ SPREAD_IOD = 0.09  # Gaussian radius of a hand move on the mesh
 # far upwards and little downwards.
 BROWS = tuple(range(17, 27))
 BROW_SPREAD_UP_IOD, BROW_SPREAD_DOWN_IOD = 0.35, 0.12
+# Across the face a brow's move reaches as far above it as below it. With one radius for both axes, the skin
+# between the brows followed them above their heads (0.35 IOD) and barely below (0.12): raised inner brows
+# (fear, sadness) left a tall pale column of stretched nose-root skin between them, and lowered ones (anger)
+# folded the forehead over the skin between them into a sharp V and a crease.
+BROW_SPREAD_ACROSS_IOD = 0.2
 # A radius that reaches further one way (a brow's upwards, a lower lip's down over a dropping jaw) grows to
 # it over this distance beyond the landmark. Switched at a brow landmark's own height, the weight jumped
 # there (at 0.2 IOD to the side, 0.85 above against 0.25 below): AU4 kinked the upper-lid crease into
@@ -156,9 +161,9 @@ def _ramped_radius(beyond: np.ndarray, iod: float, near: float, far: float) -> n
 def spread_weights(points: np.ndarray, landmarks: np.ndarray, iod: float, top: float,
                    lip_on_jaw: bool = False) -> np.ndarray:
     """(n, 68) Gaussian weight of each landmark's move at each point: SPREAD_IOD around most landmarks;
-    around a brow landmark BROW_SPREAD_UP_IOD above it (the forehead goes with the brow) and
-    BROW_SPREAD_DOWN_IOD below; with `lip_on_jaw`, around a lower-lip landmark LIP_ON_JAW_SPREAD_DOWN_IOD
-    below it."""
+    around a brow landmark BROW_SPREAD_UP_IOD above it (the forehead goes with the brow), BROW_SPREAD_DOWN_IOD
+    below and BROW_SPREAD_ACROSS_IOD to either side; with `lip_on_jaw`, around a lower-lip landmark
+    LIP_ON_JAW_SPREAD_DOWN_IOD below it."""
     offset = points[:, None, :] - landmarks[None, :, :]
     brow = np.isin(np.arange(len(landmarks)), BROWS)[None, :]
     radius = np.where(brow, _ramped_radius(-offset[..., 1], iod, BROW_SPREAD_DOWN_IOD, BROW_SPREAD_UP_IOD),
@@ -167,8 +172,9 @@ def spread_weights(points: np.ndarray, landmarks: np.ndarray, iod: float, top: f
         lower_lip = np.isin(np.arange(len(landmarks)), LOWER_LIP)[None, :]
         radius = np.where(lower_lip, _ramped_radius(offset[..., 1], iod, SPREAD_IOD, LIP_ON_JAW_SPREAD_DOWN_IOD),
                           radius)
+    across = iod * np.where(brow, BROW_SPREAD_ACROSS_IOD, radius)
     radius = iod * radius
-    spread = np.exp(-(offset ** 2).sum(-1) / (2 * radius ** 2))
+    spread = np.exp(-offset[..., 0] ** 2 / (2 * across ** 2) - offset[..., 1] ** 2 / (2 * radius ** 2))
     # The scalp barely moves: above a brow its pull fades to nothing at `top`, the top of the mesh (the
     # hairline or beyond), so raised brows bunch the forehead instead of pushing skin into the hair.
     above = np.clip((points[:, None, 1] - top) / np.maximum(landmarks[None, :, 1] - top, 1.0), 0.0, 1.0)
