@@ -115,6 +115,20 @@ def test_forehead_creases_are_the_faces_own_and_unevenly_spaced(face):
     assert len({len(rows) for rows in others}) >= 2  # and not always as many times
 
 
+def test_the_nose_wrinkler_creases_the_nose_root_not_the_middle_of_the_bridge(face):
+    # AU9 drew three wide strokes across the middle of the nose, blurred into a brown smear. It bunches the
+    # skin at the nose's root: short, thin creases there, each face's own, and the bridge below left alone.
+    _, lm = face
+    midline, iod = face_frame(lm)
+    top, bottom = lm[27, 1], lm[30, 1]
+    across = slice(int(midline - 0.05 * iod), int(midline + 0.05 * iod) + 1)
+    for seed in (face_seed(lm), 0, 1, 2):
+        layer = appearance_layer(lm, {9: 1.6}, 160, seed)
+        root = layer[int(top):int(top + 0.35 * (bottom - top)) + 1, across]
+        bridge = layer[int(top + 0.5 * (bottom - top)):int(bottom) + 1, across]
+        assert root.min() < -0.05 and bridge.min() > -0.02
+
+
 def test_no_painted_highlight_on_smiling_cheeks_and_one_fold_however_deep(face):
     _, lm = face
     smile = appearance_layer(lm, {6: 1.0, 12: 1.0, 25: 0.8}, 160, face_seed(lm))
