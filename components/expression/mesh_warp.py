@@ -177,20 +177,25 @@ def turned_over(src: np.ndarray, dst: np.ndarray, iod: float) -> tuple[np.ndarra
     """The warp's triangles (over the moved points, as the warp draws them; (k, 3) point indices), and
     whether each is turned over against the points before the move (slivers under 0.01 IOD never are)."""
     triangles = triangulate(dst).simplices
+    return triangles, _turned(src, dst, triangles, iod)
+
+
+def _turned(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, iod: float) -> np.ndarray:
+    """Per triangle: its orientation differs before and after the move (slivers under 0.01 IOD across aside)."""
     before, after = signed_areas(src[triangles]), signed_areas(dst[triangles])
-    return triangles, (np.sign(before) != np.sign(after)) & (np.abs(before) > (0.01 * iod) ** 2)
+    return (np.sign(before) != np.sign(after)) & (np.abs(before) > (0.01 * iod) ** 2)
 
 
 # Summed fields can move one point past its neighbour: a triangle of skin turns over and is drawn mirrored (a
 # crease, a squiggle or a second edge at full resolution: anger's brows pulled down past the skin between them,
-# a smile's cheek over the eye on a rough mesh). Near such a fold the moves become the flow of the same field:
+# a smile's cheeks on the demo's rough GAN meshes). Near such a fold the moves become the flow of the same field:
 # every point follows the field in small steps, so skin that is pushed together bunches (and is shaded as a
 # fold) instead of passing over itself. Farther than a few UNFOLD_REACH_IOD, moves are unchanged. Only the upper
 # face is unfolded, and not the lids: where the lips and lids part, the field jumps from one side to the other,
 # and a flow across the jump drags each side into the other (a surprised upper lip sagged into the opening).
 UNFOLD_REACH_IOD = 0.07
 UNFOLD_STEPS = 4
-SEAM_CLEAR_IOD = 0.05  # the lids keep their moves, and the flow fades in over this distance from them
+SEAM_CLEAR_IOD = 0.05  # the lids keep their moves; the flow fades in over this distance from them (and the nose's base)
 EYE_SEAMS = list(set(RIGHT_UPPER_LID + RIGHT_LOWER_LID + LEFT_UPPER_LID + LEFT_LOWER_LID + RIGHT_IRIS + LEFT_IRIS))
 NOSE_BASE = 2  # the mesh point under the nose tip: below it nothing is unfolded
 
@@ -198,9 +203,7 @@ NOSE_BASE = 2  # the mesh point under the nose tip: below it nothing is unfolded
 def folds(tri: Delaunay, moves: np.ndarray, iod: float) -> np.ndarray:
     """Per triangle of `tri` (the skin's own): turned over by `moves` (slivers under 0.01 IOD across never are).
     Skin squeezed but not turned over is left as it is: that is the bunching the fields are meant to make."""
-    before = signed_areas(tri.points[tri.simplices])
-    after = signed_areas((tri.points + moves)[tri.simplices])
-    return (np.sign(before) != np.sign(after)) & (np.abs(before) > (0.01 * iod) ** 2)
+    return _turned(tri.points, tri.points + moves, tri.simplices, iod)
 
 
 def flow(tri: Delaunay, moves: np.ndarray, points: np.ndarray, steps: int = UNFOLD_STEPS) -> np.ndarray:
