@@ -10,11 +10,12 @@ from components.common.face_mesh import (INNER_LIP_PAIRS, LEFT_IRIS, LEFT_LOWER_
 from components.common.faces import FaceDetector, align
 from components.common.landmarks import detect_on_aligned
 from components.expression.editors import EditRejected
-from components.expression.mesh_appearance import Lips, keep_own_teeth, lip_gap
+from components.expression.mesh_appearance import CHEEKS, Lips, keep_own_teeth, lip_gap
 from components.expression.mesh_fields import (FACE_OVAL, SUPPORTED_AUS, displacement, similarity_fit,
                                                spread_weights)
 from components.expression.mesh_model import load_mesh_model
 from components.expression.mesh_eyes import opening
+from components.expression.mesh_hair import BROW_POINTS, UPPER_BROWS, find_fringe
 from components.expression.mesh_warp import (CALIBRATION, MeshWarpEditor, barycentric_transforms, signed_areas,
                                              triangulate, turned_over, unfold)
 from components.expression.targets import EMOTIONS, emotion_target, prototypes_for
@@ -475,3 +476,51 @@ def test_folds_are_shaded_on_the_face_not_on_the_background_beside_it(editor, fa
     changed = np.abs(shaded - plain).max(2)
     assert changed[near].max() > 8  # folds on the face
     assert changed[~near].max() <= 1  # none beside it
+
+
+def test_a_fringe_is_told_from_a_bright_or_shaded_forehead_from_the_brows_and_from_glasses():
+    # Hair is darker than the cheeks, hangs from the scalp and ends in an edge; a studio-lit forehead is brighter
+    # than the cheeks, the brows are dark but move, and the frames of glasses are dark but float on the skin.
+    skin, dark = (200, 160, 140), (70, 50, 40)
+    crop = np.full((200, 200, 3), skin, np.uint8)
+    crop[:40] = dark  # the fringe, from the top
+    crop[40:70] = (250, 235, 225)  # a bright forehead
+    crop[74:78, 20:60] = dark  # a frame's rim, well above the brow
+    crop[92:101, 40:160] = dark  # the brows
+    mesh = np.column_stack([np.linspace(30, 170, 478), np.linspace(130, 190, 478)])  # cheeks and below
+    mesh[list(UPPER_BROWS)] = np.column_stack([np.linspace(40, 160, 10), np.full(10, 92.0)])
+    mesh[list(BROW_POINTS[10:])] = np.column_stack([np.linspace(40, 160, 10), np.full(10, 100.0)])
+    mesh[:4] = [(100, 20), (100, 55), (100, 96), (40, 76)]  # fringe, forehead, brow, frame
+    fringe = find_fringe(crop, mesh, iod=100.0)
+    assert fringe.at_points[0] > 0.99 and (fringe.at_points[1:] == 0).all()
+    x0, y0, _, _ = fringe.box
+    assert fringe.coverage[20 - y0, 100 - x0] > 0.99
+    assert fringe.coverage[55 - y0, 100 - x0] == 0 and fringe.coverage[76 - y0, 40 - x0] == 0
+    # A forehead turning away from the light at the top darkens as much as hair, but smoothly.
+    shaded = np.full((200, 200, 3), skin, np.uint8)
+    shaded[:70] = np.linspace(0.35, 1.0, 70)[:, None, None] * np.array(skin)
+    assert (find_fringe(shaded, mesh, iod=100.0).at_points == 0).all()
+
+
+def test_the_skin_moves_under_a_fringe_and_never_drags_it(editor, face):
+    # The astronaut's fringe reaches down to a fifth of her eye distance above the brows. Carried with the skin
+    # it lifted off raised inner brows (a pale streak in the hair) and was dragged down over lowered ones.
+    crop, landmarks = face
+    prepared = editor.prepare(crop, landmarks)
+    iod, mesh = prepared.frame.iod, prepared.frame.mesh
+    lightness = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB)[..., 0].astype(float)
+    cheeks = np.median(lightness[mesh[list(CHEEKS), 1].astype(int), mesh[list(CHEEKS), 0].astype(int)])
+    ys, xs = np.mgrid[:crop.shape[0], :crop.shape[1]]
+    brow_top = landmarks[17:27, 1].min()
+    band = (xs > landmarks[17, 0]) & (xs < landmarks[26, 0]) & (ys < brow_top) & (ys > brow_top - 0.4 * iod)
+    hair = band & (lightness < cheeks - 50) & (ys < brow_top - 0.1 * iod)  # clear of the brows
+    skin = band & (lightness > cheeks - 25)
+    assert hair.sum() > 0.1 * band.sum() and skin.sum() > 0.1 * band.sum()
+    for emotion in ("fear", "sad", "surprise", "anger"):
+        edit = editor.edit(prepared, crop, emotion_target(emotion, 1.0).aus)
+        dark = cv2.cvtColor(edit.image, cv2.COLOR_RGB2LAB)[..., 0] < cheeks - 40
+        assert (hair & ~dark).sum() < 0.02 * hair.sum(), emotion  # no skin shows through the hair
+        if emotion == "anger":  # the brows go down, so anything dark above them now is hair pulled onto skin
+            assert (skin & dark).sum() < 0.1 * skin.sum()
+        brows_moved = np.abs(edit.landmarks[17:27, 1] - landmarks[17:27, 1]).max()
+        assert brows_moved > 0.05 * iod, emotion

@@ -22,6 +22,7 @@ from .editors import EditRejected
 from .mesh_appearance import (CHIN, Lips, fold_shading, keep_open_mouth, paint_mouth, polygon_mask, teeth_colour)
 from .mesh_eyes import follow_lids, keep_eyeballs
 from .mesh_fields import FACE_OVAL, FaceFrame, displacement, face_frame, smoothstep
+from .mesh_hair import Fringe, find_fringe, keep_off_the_skin, lay_over
 from .mesh_model import MeshModel, load_mesh_model
 
 MAX_YAW = 30.0  # degrees: beyond this the frontal model's fields no longer fit the face
@@ -47,6 +48,7 @@ class PreparedFace:
     src: np.ndarray  # (478 + anchors, 2) mesh points then the fixed ring and image corners
     tri: Delaunay  # of src: the skin's own triangles, for finding folds and flowing moves over them
     unfoldable: np.ndarray  # per src point, 0-1: how far its moves may give way to the flow near a fold
+    fringe: Fringe  # hair over the forehead: the skin moves under it
     landmarks_in_mesh: tuple[np.ndarray, np.ndarray]  # the 68 landmarks as barycentric mixes of src points
     grid: WarpGrid
     outside: np.ndarray  # (h, w) bool: beyond the pinned ring, where the crop is never touched
@@ -268,7 +270,8 @@ class MeshWarpEditor:
         cv2.fillPoly(inside, [np.round(ring).astype(np.int32)], 1)
         tri = triangulate(src)
         frame = face_frame(mesh, landmarks, self.model)
-        return PreparedFace(frame, src, tri, unfoldable(src, frame.iod), locate(tri, landmarks),
+        fringe = find_fringe(crop, mesh[:, :2], frame.iod)
+        return PreparedFace(frame, src, tri, unfoldable(src, frame.iod), fringe, locate(tri, landmarks),
                             warp_grid(ring, shape), inside == 0)
 
     def moves(self, face: PreparedFace, aus: dict[int, float], side: str | None = None) -> np.ndarray | None:
@@ -279,7 +282,7 @@ class MeshWarpEditor:
             return None
         frame = face.frame
         moves = np.vstack([displacement(frame, self.model, aus, side), np.zeros((len(face.src) - len(frame.mesh), 2))])
-        moves[:len(frame.mesh)] = follow_lids(frame.mesh, moves[:len(frame.mesh)])
+        moves[:len(frame.mesh)] = keep_off_the_skin(follow_lids(frame.mesh, moves[:len(frame.mesh)]), face.fringe)
         return unfold(face.tri, moves, frame.iod, face.unfoldable)
 
     def edit(self, face: PreparedFace, crop: np.ndarray, aus: dict[int, float], side: str | None = None) -> Edit:
@@ -293,6 +296,7 @@ class MeshWarpEditor:
         edited_mesh = frame.mesh[:, :2] + moves[:len(frame.mesh)]
         if self.appearance:
             out = fold_shading(out, on_the_face(ratio, edited_mesh, frame.iod), frame.iod)
+        out = lay_over(out, crop, face.fringe)
         out = keep_eyeballs(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, map_x, map_y)
         # a mouth that was open keeps its own teeth with skull and jaw, or its dark opening as carried
         kept = keep_open_mouth(out, crop, Lips.of_mesh(frame.mesh), Lips.of_mesh(edited_mesh),

@@ -1,0 +1,135 @@
+"""Hair over the forehead (a fringe, a hat's brim): found once per face, it lies over the skin that the brows move.
+
+The brows carry the forehead above them (`mesh_fields.BROW_SPREAD_UP_IOD`), and MediaPipe's mesh reaches up
+over a fringe as if it were skin. Carried with the skin, a fringe was lifted off raised inner brows (a pale streak
+of skin in the hair) and dragged down over lowered ones in dark streaks. A fringe is not skin: the skin slides
+up under it and is hidden, and it is never pulled down.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .mesh_appearance import CHEEKS
+from .mesh_fields import smoothstep
+
+# How much darker than the cheeks' skin (Lab lightness, 0-255) hair is: below the first it is skin, beyond the
+# second hair. Studio light makes a bare forehead brighter than the cheeks, often by more than these (CK+), so
+# only darker counts; brown, blond and dark fringes are 40-170 darker. Grey and white hair are not found (and
+# move with the skin, as before).
+HAIR_DARKER = (25.0, 40.0)
+# The brows are hair too: only hair this far above their upper edge, and as far from any of their points, can be a
+# fringe (the frames of glasses flare up beside a brow's tail).
+CLEAR_OF_BROWS_IOD = (0.04, 0.1)
+UPPER_BROWS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # MediaPipe: each brow's upper edge
+BROW_POINTS = UPPER_BROWS + (46, 53, 52, 65, 55, 285, 295, 282, 283, 276)
+SAMPLE_BLUR_IOD = 0.02  # a colour is its neighbourhood's: single hairs and pores aside
+EDGE_BLUR_IOD = 0.006  # the fringe's edge over the skin: soft, as hair's is
+# Lightness change across a dark region's rim over EDGE_SPAN_IOD (its median along the rim): a forehead turning
+# away from the light at most the first, the edge of hair at least the second. On 14 real faces: the astronaut's
+# fringe 16.5, a hat 35, hairlines 6-25, a forehead's shaded sides merged with the hair beside them 4.5-6. On the
+# demo's blurry GAN faces, fringes and shade both measure 2-7: left alone there (they move with the skin).
+EDGE_SPAN_IOD = 0.02
+HAIR_EDGE = (8.0, 10.0)
+
+
+@dataclass(frozen=True)
+class Fringe:
+    """Hair above the brows: per mesh point how surely it lies in it (0-1), and its coverage of the crop's
+    pixels (0-1) within `box` (x0, y0, x1, y1; None where there is none)."""
+    at_points: np.ndarray
+    coverage: np.ndarray | None
+    box: tuple[int, int, int, int] | None
+
+
+def find_fringe(crop: np.ndarray, mesh: np.ndarray, iod: float) -> Fringe:
+    """The hair above the brows of a face (`mesh`: MediaPipe's points, (n, 2) pixels). Judged by lightness alone,
+    so grey crops work alike."""
+    h, w = crop.shape[:2]
+    lightness = _lightness(crop, SAMPLE_BLUR_IOD * iod)
+    at = np.clip(np.round(mesh).astype(int), 0, [w - 1, h - 1])
+    skin = float(np.median(lightness[at[list(CHEEKS), 1], at[list(CHEEKS), 0]]))
+    upper = mesh[list(UPPER_BROWS)]
+    upper = upper[np.argsort(upper[:, 0])]
+    brows = mesh[list(BROW_POINTS)]
+
+    def hair(light: np.ndarray, x: np.ndarray, y: np.ndarray, away: np.ndarray) -> np.ndarray:
+        """0-1 per pixel or point: dark as hair (`light`), and clear above the brows (`away`: distance from the
+        nearest brow point, pixels)."""
+        low, high = HAIR_DARKER
+        near, far = CLEAR_OF_BROWS_IOD
+        clear = np.minimum(np.interp(x, upper[:, 0], upper[:, 1]) - y, away) / iod
+        return smoothstep((skin - light - low) / (high - low)) * smoothstep((clear - near) / (far - near))
+
+    away = np.sqrt(((mesh[:, None] - brows[None]) ** 2).sum(-1).min(1))
+    at_points = hair(lightness[at[:, 1], at[:, 0]], mesh[:, 0], mesh[:, 1], away)
+    if not (at_points > 0).any():
+        return Fringe(at_points, None, None)
+    # The pixels: from above the mesh to the lowest brow point, over the forehead's width.
+    x0, y0 = int(max(0, np.floor(mesh[:, 0].min()))), int(max(0, np.floor(mesh[:, 1].min() - 0.3 * iod)))
+    x1, y1 = int(min(w - 1, np.ceil(mesh[:, 0].max()))), int(min(h - 1, np.ceil(brows[:, 1].max())))
+    box_lightness = _lightness(crop[y0:y1 + 1, x0:x1 + 1], EDGE_BLUR_IOD * iod)
+    not_brow = np.ones(box_lightness.shape, np.uint8)
+    for x, y in np.round(brows - [x0, y0]).astype(int):
+        if 0 <= x <= x1 - x0 and 0 <= y <= y1 - y0:
+            not_brow[y, x] = 0
+    box_away = cv2.distanceTransform(not_brow, cv2.DIST_L2, 5) if (not_brow == 0).any() else \
+        np.full(not_brow.shape, np.inf, np.float32)
+    xs, ys = np.meshgrid(np.arange(x0, x1 + 1, dtype=np.float32), np.arange(y0, y1 + 1, dtype=np.float32))
+    coverage = hair(box_lightness, xs, ys, box_away).astype(np.float32)
+    regions = _hair_regions(coverage, box_lightness, iod)
+    inside = (at[:, 0] >= x0) & (at[:, 0] <= x1) & (at[:, 1] >= y0) & (at[:, 1] <= y1)
+    in_hair = np.zeros(len(mesh), np.float32)
+    in_hair[inside] = regions[at[inside, 1] - y0, at[inside, 0] - x0]
+    return Fringe(at_points * in_hair, coverage * regions, (x0, y0, x1, y1))
+
+
+def _lightness(image: np.ndarray, blur: float) -> np.ndarray:
+    """Lab lightness (0-255) of `image` blurred by `blur` pixels."""
+    return cv2.cvtColor(cv2.GaussianBlur(image, (0, 0), max(0.5, blur)), cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32)
+
+
+def _hair_regions(coverage: np.ndarray, lightness: np.ndarray, iod: float) -> np.ndarray:
+    """Per pixel, 0-1: whether the dark region it belongs to is hair. Hair hangs from the scalp (a hat sits on it):
+    its region reaches the box's top row, where the frames of glasses float on the skin. And hair ends in an
+    edge: a forehead turning away from the light darkens as much, but over a smooth ramp."""
+    count, labels = cv2.connectedComponents((coverage > 0.5).astype(np.uint8), connectivity=8)
+    if count < 2:
+        return np.zeros_like(coverage)
+    step = np.hypot(cv2.Sobel(lightness, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(lightness, cv2.CV_32F, 0, 1, ksize=3))
+    step *= EDGE_SPAN_IOD * iod / 8.0  # lightness change over EDGE_SPAN_IOD (Sobel's 3x3 sums 8 differences)
+    region = labels > 0
+    rim = region & ~cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    rim[[0, -1]], rim[:, [0, -1]] = False, False  # the box's own edges are not the hair's
+    weight = np.zeros(count, np.float32)
+    for label in np.unique(labels[0][labels[0] > 0]):
+        edge = step[rim & (labels == label)]
+        sharpness = float(np.median(edge)) if len(edge) else 0.0
+        low, high = HAIR_EDGE
+        weight[label] = np.clip((sharpness - low) / (high - low), 0.0, 1.0)
+    regions = weight[labels]
+    return cv2.dilate(regions, np.ones((5, 5), np.uint8))  # and their soft edges
+
+
+def keep_off_the_skin(moves: np.ndarray, fringe: Fringe) -> np.ndarray:
+    """Mesh `moves` (pixels) with the fringe's points never moving down: skin may rise or slide under the hair
+    (`lay_over` hides it), but skin from under the hair may not be pulled down, bringing the hair onto the brows."""
+    held = moves.copy()
+    held[:, 1] -= fringe.at_points * np.maximum(moves[:, 1], 0.0)
+    return held
+
+
+def lay_over(image: np.ndarray, crop: np.ndarray, fringe: Fringe) -> np.ndarray:
+    """The edited `image` with the unedited crop's fringe laid back over it: skin that rose under the hair is
+    hidden by it, as it is on a real face."""
+    if fringe.coverage is None:
+        return image
+    x0, y0, x1, y1 = fringe.box
+    alpha = fringe.coverage[..., None]
+    out = image.copy()
+    region = out[y0:y1 + 1, x0:x1 + 1].astype(np.float32)
+    out[y0:y1 + 1, x0:x1 + 1] = np.clip(region * (1 - alpha) + crop[y0:y1 + 1, x0:x1 + 1] * alpha + 0.5,
+                                        0, 255).astype(np.uint8)
+    return out
