@@ -1,4 +1,4 @@
-"""Hair over the forehead (a fringe, a hat's brim): found once per face, it lies over the skin that the brows move.
+"""Hair over the forehead (a fringe, a hat pulled low): found once per face, it lies over the skin the brows move.
 
 The brows carry the forehead above them (`mesh_fields.BROW_SPREAD_UP_IOD`), and MediaPipe's mesh reaches up
 over a fringe as if it were skin. Carried with the skin, a fringe was lifted off raised inner brows (a pale streak
@@ -44,7 +44,7 @@ OVER_THE_FACE_IOD2 = (0.06, 0.1)
 
 @dataclass(frozen=True)
 class Fringe:
-    """Hair above the brows: per mesh point how surely it lies in it (0-1), and its coverage of the crop's
+    """Hair over the forehead: per mesh point how surely it lies in it (0-1), and its coverage of the crop's
     pixels (0-1) within `box` (x0, y0, x1, y1; None where there is none)."""
     at_points: np.ndarray
     coverage: np.ndarray | None
@@ -52,8 +52,8 @@ class Fringe:
 
 
 def find_fringe(crop: np.ndarray, mesh: np.ndarray, iod: float) -> Fringe:
-    """The hair above the brows of a face (`mesh`: MediaPipe's points, (n, 2) pixels). Judged by lightness alone,
-    so grey crops work alike."""
+    """The hair over the forehead of a face (`mesh`: MediaPipe's points, (n, 2) pixels). Judged by lightness
+    alone, so grey crops work alike."""
     h, w = crop.shape[:2]
     lightness = _lightness(crop, SAMPLE_BLUR_IOD * iod)
     at = np.clip(np.round(mesh).astype(int), 0, [w - 1, h - 1])
@@ -97,6 +97,7 @@ def find_fringe(crop: np.ndarray, mesh: np.ndarray, iod: float) -> Fringe:
 
 
 def _at_least(weights: np.ndarray, floor: float) -> np.ndarray:
+    """`weights` with those under `floor` set to 0."""
     return np.where(weights < floor, 0.0, weights).astype(np.float32)
 
 
