@@ -27,6 +27,7 @@ UPPER_BROWS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # MediaPipe: each
 BROW_POINTS = UPPER_BROWS + (46, 53, 52, 65, 55, 285, 295, 282, 283, 276)
 SAMPLE_BLUR_IOD = 0.02  # a colour is its neighbourhood's: single hairs and pores aside
 EDGE_BLUR_IOD = 0.006  # the fringe's edge over the skin: soft, as hair's is
+EDGE_IOD = 0.015  # and how far that soft edge reaches beyond the hair's own pixels
 # Lightness change across a dark region's rim over EDGE_SPAN_IOD (its median along the rim): a forehead turning
 # away from the light at most the first, the edge of hair at least the second. On 14 real faces: the astronaut's
 # fringe 16.5, a hat 35, hairlines 6-25, a forehead's shaded sides merged with the hair beside them 4.5-6. On the
@@ -62,13 +63,15 @@ def find_fringe(crop: np.ndarray, mesh: np.ndarray, iod: float) -> Fringe:
     upper = upper[np.argsort(upper[:, 0])]
     brows = mesh[list(BROW_POINTS)]
 
-    def hair(light: np.ndarray, x: np.ndarray, y: np.ndarray, away: np.ndarray) -> np.ndarray:
-        """0-1 per pixel or point: dark as hair (`light`), and clear above the brows (`away`: distance from the
-        nearest brow point, pixels)."""
-        low, high = HAIR_DARKER
+    def clear_of_brows(x: np.ndarray, y: np.ndarray, away: np.ndarray) -> np.ndarray:
+        """0-1 per pixel or point: above the brows' upper edge and `away` (pixels) from their nearest point."""
         near, far = CLEAR_OF_BROWS_IOD
-        clear = np.minimum(np.interp(x, upper[:, 0], upper[:, 1]) - y, away) / iod
-        return smoothstep((skin - light - low) / (high - low)) * smoothstep((clear - near) / (far - near))
+        return smoothstep((np.minimum(np.interp(x, upper[:, 0], upper[:, 1]) - y, away) / iod - near) / (far - near))
+
+    def hair(light: np.ndarray, x: np.ndarray, y: np.ndarray, away: np.ndarray) -> np.ndarray:
+        """0-1 per pixel or point: dark as hair (`light`), and clear of the brows."""
+        low, high = HAIR_DARKER
+        return smoothstep((skin - light - low) / (high - low)) * clear_of_brows(x, y, away)
 
     away = np.sqrt(((mesh[:, None] - brows[None]) ** 2).sum(-1).min(1))
     at_points = hair(lightness[at[:, 1], at[:, 0]], mesh[:, 0], mesh[:, 1], away)
@@ -90,10 +93,19 @@ def find_fringe(crop: np.ndarray, mesh: np.ndarray, iod: float) -> Fringe:
     inside = (at[:, 0] >= x0) & (at[:, 0] <= x1) & (at[:, 1] >= y0) & (at[:, 1] <= y1)
     in_hair = np.zeros(len(mesh), np.float32)
     in_hair[inside] = regions[at[inside, 1] - y0, at[inside, 0] - x0]
-    coverage = _at_least(coverage * regions, 0.01)  # a mask's blurred tail is not hair: skin keeps its moves
+    coverage = _at_least(_with_its_edge(coverage * regions, iod), 0.01)  # a blurred tail is not hair
     if not (coverage > 0).any():
         return Fringe(np.zeros(len(mesh), np.float32), None, None)
-    return Fringe(_at_least(at_points * in_hair, 0.01), coverage, (x0, y0, x1, y1))
+    # Every point in a fringe's region is held, the skin along its edge included: half held, an edge point pulled
+    # the hair's edge down under the laid-over one.
+    return Fringe(_at_least(in_hair * clear_of_brows(mesh[:, 0], mesh[:, 1], away), 0.01), coverage, (x0, y0, x1, y1))
+
+
+def _with_its_edge(coverage: np.ndarray, iod: float) -> np.ndarray:
+    """`coverage` reaching EDGE_IOD further out, fading: a fringe's soft edge is lighter than hair, and left to the
+    warp it was pulled down under the laid-over fringe as a second, ragged edge (anger)."""
+    solid = (coverage > 0.5).astype(np.float32)
+    return np.maximum(coverage, np.clip(2.0 * cv2.GaussianBlur(solid, (0, 0), max(0.5, EDGE_IOD * iod)), 0.0, 1.0))
 
 
 def _at_least(weights: np.ndarray, floor: float) -> np.ndarray:
