@@ -150,6 +150,19 @@ def smoothstep(t: np.ndarray) -> np.ndarray:
     return t * t * (3.0 - 2.0 * t)
 
 
+def nearest_distance(points: np.ndarray, to: np.ndarray) -> np.ndarray:
+    """Per point of `points` (n, 2), its distance to the nearest point of `to` (k, 2)."""
+    return np.sqrt(((points[:, None] - to[None]) ** 2).sum(-1).min(1))
+
+
+def outline_moved(mesh: np.ndarray, by: float) -> np.ndarray:
+    """The face's outline (FACE_OVAL points of `mesh`) moved `by` pixels outwards from its centre (inwards if
+    negative), as a polygon."""
+    oval = mesh[list(FACE_OVAL), :2]
+    outward = oval - oval.mean(0)
+    return oval + by * outward / np.maximum(np.linalg.norm(outward, axis=1, keepdims=True), 1e-6)
+
+
 def _ramped_radius(beyond: np.ndarray, iod: float, near: float, far: float) -> np.ndarray:
     """A spreading radius (IOD) that grows from `near` at a landmark to `far` once a point lies SPREAD_RAMP_IOD
     beyond it (`beyond`: pixels past the landmark in the reaching direction), so that the weight is

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from .mesh_appearance import CHEEKS, polygon_mask
-from .mesh_fields import FACE_OVAL, smoothstep
+from .mesh_fields import nearest_distance, outline_moved, smoothstep
 
 # How much darker than the cheeks' skin (Lab lightness, 0-255) hair is: below the first it is skin, beyond the
 # second hair. Studio light makes a bare forehead brighter than the cheeks, often by more than these (CK+), so
@@ -73,7 +73,7 @@ def find_fringe(crop: np.ndarray, mesh: np.ndarray, iod: float) -> Fringe:
         low, high = HAIR_DARKER
         return smoothstep((skin - light - low) / (high - low)) * clear_of_brows(x, y, away)
 
-    away = np.sqrt(((mesh[:, None] - brows[None]) ** 2).sum(-1).min(1))
+    away = nearest_distance(mesh, brows)
     at_points = hair(lightness[at[:, 1], at[:, 0]], mesh[:, 0], mesh[:, 1], away)
     if not (at_points > 0).any():
         return Fringe(at_points, None, None)
@@ -115,10 +115,7 @@ def _at_least(weights: np.ndarray, floor: float) -> np.ndarray:
 
 def _over_the_face(mesh: np.ndarray, iod: float, offset: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
     """0-1 per pixel of a box at `offset` (x, y): inside the face's outline by INSIDE_OUTLINE_IOD."""
-    oval = mesh[list(FACE_OVAL)]
-    inward = oval.mean(0) - oval
-    inward /= np.maximum(np.linalg.norm(inward, axis=1, keepdims=True), 1e-6)
-    return polygon_mask(shape, oval + INSIDE_OUTLINE_IOD * iod * inward - np.array(offset, float), 0.01 * iod)
+    return polygon_mask(shape, outline_moved(mesh, -INSIDE_OUTLINE_IOD * iod) - np.array(offset, float), 0.01 * iod)
 
 
 def _lightness(image: np.ndarray, blur: float) -> np.ndarray:

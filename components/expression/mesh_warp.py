@@ -21,7 +21,7 @@ from .au_warp import Edit
 from .editors import EditRejected
 from .mesh_appearance import (CHIN, Lips, fold_shading, keep_open_mouth, paint_mouth, polygon_mask, teeth_colour)
 from .mesh_eyes import follow_lids, keep_eyeballs
-from .mesh_fields import FACE_OVAL, FaceFrame, displacement, face_frame, smoothstep
+from .mesh_fields import FaceFrame, displacement, face_frame, nearest_distance, outline_moved, smoothstep
 from .mesh_hair import Fringe, find_fringe, keep_off_the_skin, lay_over
 from .mesh_model import MeshModel, load_mesh_model
 
@@ -156,10 +156,7 @@ def on_the_face(ratio: np.ndarray, mesh: np.ndarray, iod: float) -> np.ndarray:
     """The area ratio with no compression outside the face's outline: the band between the outline and
     the warp's fixed ring holds background, hair and ears, and folds shaded there were grey smudges
     beside the jaw on a light background."""
-    oval = mesh[list(FACE_OVAL)]
-    centre = oval.mean(0)
-    outward = (oval - centre) / np.linalg.norm(oval - centre, axis=1, keepdims=True)
-    face = polygon_mask(ratio.shape, oval + ONTO_OUTLINE_IOD * iod * outward, 0.03 * iod)
+    face = polygon_mask(ratio.shape, outline_moved(mesh, ONTO_OUTLINE_IOD * iod), 0.03 * iod)
     return 1.0 - (1.0 - ratio) * face
 
 
@@ -222,7 +219,7 @@ def flow(tri: Delaunay, moves: np.ndarray, points: np.ndarray, steps: int = UNFO
 def unfoldable(points: np.ndarray, iod: float) -> np.ndarray:
     """Per warp point, 0-1: how far its moves may be replaced by the flow. The upper face only (to the nose's
     base), and clear of the lids and irises: around the mouth, the lips' and the jaw's moves stay as they are."""
-    from_seams = np.sqrt(((points[:, None] - points[None, EYE_SEAMS]) ** 2).sum(-1).min(1))
+    from_seams = nearest_distance(points, points[EYE_SEAMS])
     above_nose_base = points[NOSE_BASE, 1] - points[:, 1]
     return smoothstep(from_seams / (SEAM_CLEAR_IOD * iod)) * smoothstep(above_nose_base / (SEAM_CLEAR_IOD * iod))
 
@@ -235,7 +232,7 @@ def unfold(tri: Delaunay, moves: np.ndarray, iod: float, allowed: np.ndarray) ->
     if not folded.any():
         return moves
     at_fold = points[np.unique(triangles[folded])]
-    distance = np.sqrt(((points[:, None] - at_fold[None]) ** 2).sum(-1).min(1))
+    distance = nearest_distance(points, at_fold)
     beyond = np.maximum(distance / (UNFOLD_REACH_IOD * iod) - 1.0, 0.0)  # all flow within the reach, then fading
     weight = np.exp(-beyond ** 2 / 2) * allowed
     near = weight > 1e-3
