@@ -16,8 +16,8 @@ from components.expression.mesh_fields import (FACE_OVAL, SUPPORTED_AUS, displac
 from components.expression.mesh_model import load_mesh_model
 from components.expression.mesh_eyes import opening
 from components.expression.mesh_hair import BROW_POINTS, UPPER_BROWS, find_fringe
-from components.expression.mesh_warp import (CALIBRATION, MeshWarpEditor, barycentric_transforms, signed_areas,
-                                             triangulate, turned_over, unfold)
+from components.expression.mesh_maps import barycentric_transforms, signed_areas, triangulate
+from components.expression.mesh_warp import CALIBRATION, MeshWarpEditor, turned_over, unfold
 from components.expression.targets import EMOTIONS, emotion_target, prototypes_for
 
 

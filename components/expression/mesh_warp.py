@@ -23,6 +23,8 @@ from .mesh_appearance import (CHIN, Lips, fold_shading, keep_open_mouth, paint_m
 from .mesh_eyes import follow_lids, keep_eyeballs
 from .mesh_fields import FaceFrame, displacement, face_frame, nearest_distance, outline_moved, smoothstep
 from .mesh_hair import Fringe, find_fringe, keep_off_the_skin, lay_over
+from .mesh_maps import (WarpGrid, backward_map, image_corners, locate, signed_areas, triangulate, warp_grid,
+                        warp_ring)
 from .mesh_model import MeshModel, load_mesh_model
 
 MAX_YAW = 30.0  # degrees: beyond this the frontal model's fields no longer fit the face
@@ -30,16 +32,6 @@ MAX_YAW = 30.0  # degrees: beyond this the frontal model's fields no longer fit 
 # recognisability benchmark on real neutral faces and by eye (README, "mesh_warp").
 CALIBRATION = 1.4
 AU_GAIN = {1: 1.2, 4: 1.5, 7: 1.3, 9: 1.3, 10: 1.2, 12: 2.0, 15: 1.4, 20: 1.3, 23: 1.4, 24: 1.4, 26: 1.4}
-
-
-@dataclass
-class WarpGrid:
-    """Where the warp is evaluated for one face: every `step` pixels in a box around the face."""
-    box: tuple[int, int, int, int]  # x0, y0, x1, y1 (inclusive)
-    points: np.ndarray  # (n, 2) coarse grid nodes
-    coarse_shape: tuple[int, int]
-    fine_x: np.ndarray  # coarse-grid coordinates of every pixel in the box (for cv2.remap)
-    fine_y: np.ndarray
 
 
 @dataclass
@@ -54,101 +46,6 @@ class PreparedFace:
     outside: np.ndarray  # (h, w) bool: beyond the pinned ring, where the crop is never touched
 
 
-def _ring(mesh: np.ndarray, size: tuple[int, int], grow: float = 1.35, count: int = 24) -> np.ndarray:
-    centre = mesh[:, :2].mean(0)
-    radius = np.abs(mesh[:, :2] - centre).max(0) * grow
-    angles = np.linspace(0, 2 * np.pi, count, endpoint=False)
-    return centre + np.stack([np.cos(angles) * radius[0], np.sin(angles) * radius[1]], 1)
-
-
-def _corners(size: tuple[int, int]) -> np.ndarray:
-    h, w = size
-    return np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], float)
-
-
-def triangulate(points: np.ndarray) -> Delaunay:
-    """Delaunay triangulation of 2-D points, ready for point location.
-
-    scipy computes the barycentric transforms that `find_simplex` needs one simplex at a time, with a
-    condition check each: 2.4 ms of a 128 px edit's 8 ms for a face's ~1000 triangles. The same
-    transforms in one vectorised step take 0.15 ms; where a scipy release no longer keeps them in
-    `_transform`, scipy computes its own (tests/test_mesh_warp.py compares the two)."""
-    tri = Delaunay(points)
-    if hasattr(tri, "_transform"):
-        tri._transform = barycentric_transforms(tri.points, tri.simplices)
-    return tri
-
-
-def barycentric_transforms(points: np.ndarray, simplices: np.ndarray) -> np.ndarray:
-    """scipy's `Delaunay.transform` layout: per triangle, the inverse of [v0 - v2, v1 - v2] (columns)
-    and v2; NaN for a degenerate (flat) triangle."""
-    corners = points[simplices]
-    last = corners[:, 2]
-    t = (corners[:, :2] - last[:, None]).transpose(0, 2, 1)
-    det = t[:, 0, 0] * t[:, 1, 1] - t[:, 0, 1] * t[:, 1, 0]
-    inverse = np.stack([np.stack([t[:, 1, 1], -t[:, 0, 1]], -1), np.stack([-t[:, 1, 0], t[:, 0, 0]], -1)], 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inverse = inverse / det[:, None, None]
-    out = np.concatenate([inverse, last[:, None]], 1)
-    out[np.abs(det) <= np.finfo(float).eps * np.abs(t).max((1, 2)) ** 2] = np.nan
-    return out
-
-
-def locate(tri: Delaunay, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each point as (3 vertex indices, 3 barycentric weights) of its triangle; points outside the
-    triangulation get weight 0 everywhere."""
-    return _barycentric(tri, tri.find_simplex(points), points)
-
-
-def _barycentric(tri: Delaunay, simplex: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    inside = simplex >= 0
-    t = tri.transform[np.where(inside, simplex, 0)]
-    bary2 = np.einsum("nij,nj->ni", t[:, :2], points - t[:, 2])
-    weights = np.hstack([bary2, 1 - bary2.sum(1, keepdims=True)]) * inside[:, None]
-    return tri.simplices[np.where(inside, simplex, 0)], weights
-
-
-def warp_grid(ring: np.ndarray, shape: tuple[int, int]) -> WarpGrid:
-    h, w = shape
-    x0, y0 = np.clip(np.floor(ring.min(0)), 0, [w - 1, h - 1]).astype(int)
-    x1, y1 = np.clip(np.ceil(ring.max(0)), 0, [w - 1, h - 1]).astype(int)
-    step = max(2, int(round(max(h, w) / 96)))  # the field is smooth: ~100 nodes across the face suffice
-    xs = np.arange(x0, x1 + step, step, dtype=np.float64)
-    ys = np.arange(y0, y1 + step, step, dtype=np.float64)
-    gx, gy = np.meshgrid(xs, ys)
-    fine_x, fine_y = np.meshgrid((np.arange(x0, x1 + 1, dtype=np.float32) - x0) / step,
-                                 (np.arange(y0, y1 + 1, dtype=np.float32) - y0) / step)
-    return WarpGrid((x0, y0, x1, y1), np.stack([gx.ravel(), gy.ravel()], 1), (len(ys), len(xs)), fine_x, fine_y)
-
-
-def backward_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int],
-                 grid: WarpGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """cv2.remap maps (output pixel -> source pixel) that move dst points onto src points,
-    piecewise-affine over the Delaunay triangulation of dst, evaluated on the grid and interpolated
-    in between; identity outside the grid's box. Also returns the triangle area ratio per pixel
-    (destination / source area: < 1 where the skin is compressed)."""
-    h, w = shape
-    x0, y0, x1, y1 = grid.box
-    tri = triangulate(dst)
-    simplex = tri.find_simplex(grid.points)  # the search costs most of an edit: once, for both uses
-    vertices, weights = _barycentric(tri, simplex, grid.points)
-    inside = simplex >= 0
-    mapped = np.where(inside[:, None], np.einsum("ni,nij->nj", weights, src[vertices]), grid.points)
-    area_src = np.abs(signed_areas(src[tri.simplices]))
-    ratio_tri = np.where(area_src > 1e-6, np.abs(signed_areas(dst[tri.simplices])) / np.maximum(area_src, 1e-6), 1.0)
-    ratio = np.where(inside, ratio_tri[simplex], 1.0)
-    disp = (mapped - grid.points).reshape(*grid.coarse_shape, 2).astype(np.float32)
-    disp[np.abs(disp) < 1e-3] = 0.0  # pinned skin stays bit-exact
-    map_x, map_y = _identity_maps(h, w)
-    for channel, target in ((disp[..., 0], map_x), (disp[..., 1], map_y)):
-        target[y0:y1 + 1, x0:x1 + 1] += cv2.remap(channel, grid.fine_x, grid.fine_y, cv2.INTER_LINEAR,
-                                                  borderMode=cv2.BORDER_REPLICATE)
-    full_ratio = np.ones((h, w), np.float32)
-    full_ratio[y0:y1 + 1, x0:x1 + 1] = cv2.remap(ratio.reshape(grid.coarse_shape).astype(np.float32), grid.fine_x,
-                                                 grid.fine_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return map_x, map_y, full_ratio
-
-
 ONTO_OUTLINE_IOD = 0.05  # folds shade this far past the mesh's outline (a cheek's crease reaches its edge)
 
 
@@ -158,18 +55,6 @@ def on_the_face(ratio: np.ndarray, mesh: np.ndarray, iod: float) -> np.ndarray:
     beside the jaw on a light background."""
     face = polygon_mask(ratio.shape, outline_moved(mesh, ONTO_OUTLINE_IOD * iod), 0.03 * iod)
     return 1.0 - (1.0 - ratio) * face
-
-
-def _identity_maps(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    map_x, map_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return map_x, map_y
-
-
-def signed_areas(triangles: np.ndarray) -> np.ndarray:
-    """Twice each (k, 3, 2) triangle's area, its sign its orientation: a triangle whose sign a warp changes is
-    turned over (the skin there drawn mirrored)."""
-    a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
-    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
 
 
 def turned_over(src: np.ndarray, dst: np.ndarray, iod: float) -> tuple[np.ndarray, np.ndarray]:
@@ -261,8 +146,8 @@ class MeshWarpEditor:
         if abs(yaw) > self.max_yaw:
             raise EditRejected("pose_out_of_range", f"head yaw {yaw:.0f} degrees is beyond +-{self.max_yaw:.0f}")
         shape = crop.shape[:2]
-        ring = _ring(mesh, shape)
-        src = np.vstack([mesh[:, :2], ring, _corners(shape)])
+        ring = warp_ring(mesh, shape)
+        src = np.vstack([mesh[:, :2], ring, image_corners(shape)])
         inside = np.zeros(shape, np.uint8)
         cv2.fillPoly(inside, [np.round(ring).astype(np.int32)], 1)
         tri = triangulate(src)
