@@ -40,9 +40,11 @@ class MeshWarp:
     name = "mesh_warp"
 
     def __init__(self, params: ExpressionParams):
+        from .mesh_ratio import load_nose_wrinkles
         from .mesh_warp import MeshWarpEditor
 
-        self._editor = MeshWarpEditor(strength=params.strength, appearance=params.appearance)
+        wrinkles = load_nose_wrinkles(params.nose_wrinkles) if params.appearance else ()
+        self._editor = MeshWarpEditor(strength=params.strength, appearance=params.appearance, nose_wrinkles=wrinkles)
 
     def edit_batch(self, crops, landmarks, targets):
         prepared: dict[int, object] = {}

@@ -26,6 +26,7 @@ from .mesh_hair import Fringe, find_fringe, keep_off_the_skin, lay_over
 from .mesh_maps import (WarpGrid, backward_map, image_corners, locate, signed_areas, triangulate, warp_grid,
                         warp_ring)
 from .mesh_model import MeshModel, load_mesh_model
+from .mesh_ratio import RatioImage, lay_ratio, on_face, pick
 
 MAX_YAW = 30.0  # degrees: beyond this the frontal model's fields no longer fit the face
 # Intensity 1 of an AU, relative to the fields' own scale (model rows and hand tables): set by the
@@ -41,6 +42,7 @@ class PreparedFace:
     tri: Delaunay  # of src: the skin's own triangles, for finding folds and flowing moves over them
     unfoldable: np.ndarray  # per src point, 0-1: how far its moves may give way to the flow near a fold
     fringe: Fringe  # hair over the forehead: the skin moves under it
+    nose_wrinkles: np.ndarray | None  # (h, w) a real face's AU9 ratio image laid onto this one (mesh_ratio)
     landmarks_in_mesh: tuple[np.ndarray, np.ndarray]  # the 68 landmarks as barycentric mixes of src points
     grid: WarpGrid
     outside: np.ndarray  # (h, w) bool: beyond the pinned ring, where the crop is never touched
@@ -131,8 +133,9 @@ class MeshWarpEditor:
     name = "mesh_warp"
 
     def __init__(self, strength: float = 1.0, appearance: bool = True, model: MeshModel | None = None,
-                 max_yaw: float = MAX_YAW):
+                 max_yaw: float = MAX_YAW, nose_wrinkles: tuple[RatioImage, ...] = ()):
         self.strength = strength
+        self.nose_wrinkles = nose_wrinkles  # AU9's fine creases, from real faces' ratio images
         self.appearance = appearance
         self.max_yaw = max_yaw
         self.model = model or load_mesh_model()
@@ -153,7 +156,8 @@ class MeshWarpEditor:
         tri = triangulate(src)
         frame = face_frame(mesh, landmarks, self.model)
         fringe = find_fringe(crop, mesh[:, :2], frame.iod)
-        return PreparedFace(frame, src, tri, unfoldable(src, frame.iod), fringe, locate(tri, landmarks),
+        wrinkles = on_face(pick(self.nose_wrinkles, crop), mesh, frame.iod, shape) if self.nose_wrinkles else None
+        return PreparedFace(frame, src, tri, unfoldable(src, frame.iod), fringe, wrinkles, locate(tri, landmarks),
                             warp_grid(ring, shape), inside == 0)
 
     def moves(self, face: PreparedFace, aus: dict[int, float], side: str | None = None) -> np.ndarray | None:
@@ -178,6 +182,10 @@ class MeshWarpEditor:
         edited_mesh = frame.mesh[:, :2] + moves[:len(frame.mesh)]
         if self.appearance:
             out = fold_shading(out, on_the_face(ratio, edited_mesh, frame.iod), frame.iod)
+            if face.nose_wrinkles is not None and aus.get(9, 0.0) > 0:  # carried by the warp like the skin
+                carried = cv2.remap(face.nose_wrinkles, map_x, map_y, cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
+                out = lay_ratio(out, carried, aus[9] * self.strength)
         out = lay_over(out, crop, face.fringe)
         out = keep_eyeballs(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, map_x, map_y)
         # a mouth that was open keeps its own teeth with skull and jaw, or its dark opening as carried

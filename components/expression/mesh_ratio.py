@@ -1,0 +1,177 @@
+"""Wrinkles photographed, not drawn: expression ratio images (Liu, Shan & Zhang, "Expressive expression
+mapping with ratio images", SIGGRAPH 2001).
+
+A real person's apex frame, divided by their own neutral frame warped into the apex's geometry, is how much
+lighter or darker each point of the skin became: the fine creases of a wrinkled nose root, the shade of
+narrowed eyes. Those creases are what classifiers read disgust by, and no fold shading drawn from the warp
+alone reproduces them without stripes (README, "mesh_warp"). The ratio is laid onto another face through the
+two faces' meshes, and raised to the AU's intensity (0: nothing, 1: the real apex's contrast).
+
+Only the skin's fine structure is kept: the slow part of the ratio (light, a head that turned), the eyes, the
+lips and everything beyond the face's outline are left at 1.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from components.common.datasets import DatasetError, installed_emopy_images
+from components.common.face_mesh import (LEFT_LOWER_LID, LEFT_UPPER_LID, OUTER_LOWER_LIP, OUTER_UPPER_LIP,
+                                         RIGHT_LOWER_LID, RIGHT_UPPER_LID, MeshError, detect_mesh, inter_ocular)
+
+from components.common.imageio import ImageError, read_image
+
+from .mesh_appearance import closed_outline, polygon_mask
+from .mesh_fields import outline_moved
+from .mesh_maps import backward_map, warp_grid, warp_ring
+
+DETAIL_IOD = 0.006  # both frames are softened this much before dividing: sensor noise is not a wrinkle
+SLOW_IOD = 0.25  # the part of the ratio smoother than this is light and pose, not skin
+RATIO_RANGE = (0.55, 1.35)  # a shadow in a crease, a lit ridge; beyond it a frame is misregistered
+INSIDE_OUTLINE_IOD = 0.08  # the jaw's edge moves against the background: its ratio is not skin
+OPENING_GROWN = 1.25  # the eyes' openings grown this much about their centres: lids and lashes move whole
+FEATHER_IOD = 0.04
+DARK_FLOOR = 8.0  # added to both frames' grey: a ratio of two near-black pixels is noise
+
+
+class RatioImageError(ValueError):
+    """An exemplar pair that cannot give a ratio image; names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class RatioImage:
+    """How much lighter (> 1) or darker (< 1) each pixel of a real apex frame is than the same person's
+    neutral frame, in the apex's geometry."""
+    name: str
+    ratio: np.ndarray  # (h, w) float32, 1 where nothing changed or nothing is kept
+    mesh: np.ndarray  # (478, 2) the apex frame's mesh, pixels
+    iod: float
+
+
+def _warp(image: np.ndarray, from_mesh: np.ndarray, to_mesh: np.ndarray, shape: tuple[int, int],
+          border: float) -> np.ndarray:
+    """`image`, drawn in `from_mesh`'s geometry, redrawn in `to_mesh`'s, as an image of `shape`."""
+    ring = warp_ring(to_mesh, shape)
+    src, dst = np.vstack([from_mesh[:, :2], ring]), np.vstack([to_mesh[:, :2], ring])
+    map_x, map_y, _ = backward_map(src, dst, shape, warp_grid(dst, shape))
+    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+
+
+def skin_region(shape: tuple[int, int], mesh: np.ndarray, iod: float) -> np.ndarray:
+    """0-1: the face inside its outline, without the eyes' openings and the lips."""
+    feather = FEATHER_IOD * iod
+    region = polygon_mask(shape, outline_moved(mesh, -INSIDE_OUTLINE_IOD * iod), feather)
+    for upper, lower in ((RIGHT_UPPER_LID, RIGHT_LOWER_LID), (LEFT_UPPER_LID, LEFT_LOWER_LID)):
+        eye = closed_outline(mesh[list(upper), :2], mesh[list(lower), :2])
+        centre = eye.mean(0)
+        region *= 1.0 - polygon_mask(shape, centre + OPENING_GROWN * (eye - centre), feather)
+    lips = closed_outline(mesh[list(OUTER_UPPER_LIP), :2], mesh[list(OUTER_LOWER_LIP), :2])
+    return region * (1.0 - polygon_mask(shape, lips, feather))
+
+
+def ratio_image(name: str, neutral: np.ndarray, apex: np.ndarray) -> RatioImage:
+    """The ratio image of one person's apex frame over their neutral frame (RGB or grey uint8, same size)."""
+    if neutral.shape[:2] != apex.shape[:2]:
+        raise RatioImageError(f"{name}: the neutral frame is {neutral.shape[:2]}, the apex {apex.shape[:2]}")
+    try:
+        neutral_mesh, apex_mesh = detect_mesh(_rgb(neutral))[:, :2], detect_mesh(_rgb(apex))[:, :2]
+    except MeshError as exc:
+        raise RatioImageError(f"{name}: {exc}") from exc
+    iod = inter_ocular(apex_mesh)
+    shape = apex.shape[:2]
+
+    def grey(image: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(_rgb(image).mean(2, dtype=np.float32), (0, 0), DETAIL_IOD * iod) + DARK_FLOOR
+
+    neutral_there = _warp(grey(neutral), neutral_mesh, apex_mesh, shape, border=1.0)
+    ratio = np.clip(grey(apex) / neutral_there, *RATIO_RANGE)
+    ratio /= np.clip(cv2.GaussianBlur(ratio, (0, 0), SLOW_IOD * iod), 0.7, 1.4)
+    ratio = 1.0 + (ratio - 1.0) * skin_region(shape, apex_mesh, iod)
+    return RatioImage(name, ratio.astype(np.float32), apex_mesh, iod)
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.repeat(image[..., None], 3, 2) if image.ndim == 2 else image[..., :3])
+
+
+def pick(exemplars: tuple[RatioImage, ...], crop: np.ndarray) -> RatioImage:
+    """One exemplar per face, the same every run: chosen by the crop's own pixels."""
+    return exemplars[zlib.crc32(np.ascontiguousarray(crop[::4, ::4]).tobytes()) % len(exemplars)]
+
+
+def on_face(exemplar: RatioImage, mesh: np.ndarray, iod: float, shape: tuple[int, int]) -> np.ndarray:
+    """The exemplar's ratio laid onto a face (its mesh, in a crop of `shape`): scaled to the face's size, then
+    mapped point to point. The warp that edits the face then carries it like the skin."""
+    scale = iod / exemplar.iod
+    size = (max(2, round(exemplar.ratio.shape[1] * scale)), max(2, round(exemplar.ratio.shape[0] * scale)))
+    ratio = cv2.resize(exemplar.ratio, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return _warp(ratio, exemplar.mesh * scale, mesh[:, :2], shape, border=1.0)
+
+
+def lay_ratio(image: np.ndarray, ratio: np.ndarray, strength: float) -> np.ndarray:
+    """`image` (uint8, RGB or grey) times the ratio raised to `strength`: each channel alike, so hue is kept."""
+    if strength <= 0:
+        return image
+    gain = np.power(ratio, strength, dtype=np.float32)
+    if image.ndim == 3:
+        gain = gain[..., None]
+    return np.clip(image.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
+
+
+# CK+ sequences of disgust in EmoPy's sample frames: the first frame is neutral, the apex (the strongest nose
+# wrinkling in the frames shipped) is filed in EmoPy's apex folder under anger; EmoPy's series folder and the
+# frames themselves (wrinkled nose root, raised upper lip) say disgust.
+EMOPY_DISGUST = (("S074_004", 18), ("S125_008", 10))
+
+
+@lru_cache(maxsize=4)
+def emopy_nose_wrinkles(root: Path | None = None) -> tuple[RatioImage, ...]:
+    """AU9's ratio images from the CK+ disgust frames that the EmoPy package ships (read at run time, never
+    copied: CK+ is for non-commercial research; README, "Licences")."""
+    try:
+        root = root or installed_emopy_images()
+    except DatasetError as exc:
+        raise RatioImageError(f"AU9's wrinkles come from EmoPy's frames by default: {exc}; or choose "
+                              "`--nose-wrinkles none` or a folder of your own pairs") from exc
+    exemplars = []
+    for sequence, apex_frame in EMOPY_DISGUST:
+        neutral = root / "sample_image_series_directory" / "disgust" / sequence / f"{sequence}_00000001.png"
+        apex = root / "sample_image_directory" / "anger" / f"{sequence}_{apex_frame:08d}.png"
+        exemplars.append(ratio_image(sequence, _read(neutral), _read(apex)))
+    return tuple(exemplars)
+
+
+def folder_ratio_images(folder: Path) -> tuple[RatioImage, ...]:
+    """Ratio images from a folder of `<name>_neutral.png` / `<name>_apex.png` pairs (one person each)."""
+    neutrals = sorted(folder.glob("*_neutral.*"))
+    if not neutrals:
+        raise RatioImageError(f"{folder}: no <name>_neutral.png / <name>_apex.png pairs")
+    exemplars = []
+    for neutral in neutrals:
+        name = neutral.name.rsplit("_neutral.", 1)[0]
+        apex = next(iter(sorted(folder.glob(f"{name}_apex.*"))), None)
+        if apex is None:
+            raise RatioImageError(f"{neutral}: no {name}_apex image beside it")
+        exemplars.append(ratio_image(name, _read(neutral), _read(apex)))
+    return tuple(exemplars)
+
+
+def load_nose_wrinkles(source: str) -> tuple[RatioImage, ...]:
+    """`emopy` (the default), `none`, or a folder of pairs (`folder_ratio_images`)."""
+    if source == "none":
+        return ()
+    if source == "emopy":
+        return emopy_nose_wrinkles()
+    return folder_ratio_images(Path(source))
+
+
+def _read(path: Path) -> np.ndarray:
+    try:
+        return read_image(path)
+    except (ImageError, OSError) as exc:
+        raise RatioImageError(f"{path}: {exc}") from exc

@@ -1,0 +1,125 @@
+"""Ratio images: a real face's creases, measured against its own neutral frame, laid onto another face at the same
+points of the mesh; nothing of the light, the eyes or the background comes with them."""
+import cv2
+import numpy as np
+import pytest
+
+from components.common.face_mesh import detect_mesh, inter_ocular
+from components.common.faces import FaceDetector, align
+from components.common.imageio import read_image, write_image
+from components.common.landmarks import detect_on_aligned
+from components.expression.mesh_ratio import (RatioImageError, emopy_nose_wrinkles, folder_ratio_images, lay_ratio,
+                                              on_face, ratio_image)
+from components.expression.mesh_warp import MeshWarpEditor
+from components.expression.targets import emotion_target
+
+NOSE_ROOT = 168  # the mesh point between the eyes, at the top of the nose's ridge
+RIGHT_EYE_CENTRE = 468  # the iris's centre
+
+
+def _crop(photo: np.ndarray, size: int) -> np.ndarray:
+    (found,) = FaceDetector().detect([photo])
+    return align(photo, found[0].landmarks, size).crop
+
+
+@pytest.fixture(scope="module")
+def astronaut_crop(astronaut):
+    return _crop(astronaut, 256)
+
+
+@pytest.fixture(scope="module")
+def hopper_crop(grace_hopper_path):
+    return _crop(read_image(grace_hopper_path), 256)
+
+
+def _with_crease(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The crop under 10 % more light, its eyes changed, and a thin dark crease across the nose root."""
+    mesh = detect_mesh(crop)[:, :2]
+    iod = inter_ocular(mesh)
+    apex = np.clip(crop.astype(np.float32) * 1.1, 0, 255).astype(np.uint8)
+    x, y = mesh[NOSE_ROOT]
+    cv2.line(apex, (int(x - 0.12 * iod), int(y)), (int(x + 0.12 * iod), int(y)), (40, 30, 30), 2, cv2.LINE_AA)
+    cv2.circle(apex, tuple(int(v) for v in mesh[RIGHT_EYE_CENTRE]), int(0.06 * iod), (250, 250, 250), -1)
+    return apex, mesh
+
+
+def test_a_ratio_image_keeps_a_crease_and_nothing_of_the_light_the_eyes_or_the_background(astronaut_crop):
+    apex, mesh = _with_crease(astronaut_crop)
+    exemplar = ratio_image("astronaut", astronaut_crop, apex)
+    iod = inter_ocular(mesh)
+    x, y = np.round(mesh[NOSE_ROOT]).astype(int)
+    assert exemplar.ratio[y - 1:y + 2, x - 3:x + 4].min() < 0.75  # the crease
+    cheek = np.round(mesh[205]).astype(int)
+    assert abs(exemplar.ratio[cheek[1], cheek[0]] - 1.0) < 0.03  # 10 % more light is not a wrinkle
+    ex, ey = np.round(mesh[RIGHT_EYE_CENTRE]).astype(int)
+    assert np.abs(exemplar.ratio[ey - 2:ey + 3, ex - 2:ex + 3] - 1.0).max() < 0.01  # eyes are left out (a white iris: 1.35)
+    assert np.abs(exemplar.ratio[:int(0.1 * iod)] - 1.0).max() < 1e-6  # so is all beyond the face
+    same = ratio_image("astronaut", astronaut_crop, astronaut_crop)
+    assert np.abs(same.ratio - 1.0).max() < 0.02
+
+
+@pytest.mark.parametrize("size", [128, 512])
+def test_a_ratio_image_lands_on_another_face_at_the_same_point_of_its_mesh(astronaut_crop, grace_hopper_path, size):
+    exemplar = ratio_image("astronaut", astronaut_crop, _with_crease(astronaut_crop)[0])
+    hopper = _crop(read_image(grace_hopper_path), size)
+    mesh = detect_mesh(hopper)[:, :2]
+    iod = inter_ocular(mesh)
+    laid = on_face(exemplar, mesh, iod, hopper.shape[:2])
+    assert laid.shape == hopper.shape[:2]
+    darkest = np.array(np.unravel_index(np.argmin(laid), laid.shape)[::-1])
+    assert np.linalg.norm(darkest - mesh[NOSE_ROOT]) < 0.1 * iod
+    assert laid.min() < 0.9  # the crease is still there at 128 px, only softer
+
+
+def test_a_ratio_darkens_every_channel_alike_and_at_strength_zero_changes_nothing(hopper_crop):
+    ratio = np.full(hopper_crop.shape[:2], 0.8, np.float32)
+    assert np.array_equal(lay_ratio(hopper_crop, ratio, 0.0), hopper_crop)
+    grey = np.repeat(hopper_crop.mean(2, keepdims=True).astype(np.uint8), 3, 2)
+    darker = lay_ratio(grey, ratio, 1.0)
+    assert (darker[..., 0] == darker[..., 1]).all() and (darker[..., 1] == darker[..., 2]).all()
+    assert darker.mean() == pytest.approx(0.8 * grey.mean(), rel=0.01)
+    assert lay_ratio(grey, ratio, 2.0).mean() == pytest.approx(0.64 * grey.mean(), rel=0.01)
+
+
+def test_exemplar_folders_name_the_file_and_the_reason(tmp_path, astronaut_crop):
+    with pytest.raises(RatioImageError, match="no <name>_neutral"):
+        folder_ratio_images(tmp_path)
+    write_image(tmp_path / "anna_neutral.png", astronaut_crop)
+    with pytest.raises(RatioImageError, match="anna_neutral.png: no anna_apex"):
+        folder_ratio_images(tmp_path)
+    write_image(tmp_path / "anna_apex.png", np.full_like(astronaut_crop, 128))
+    with pytest.raises(RatioImageError, match="anna: no face mesh"):
+        folder_ratio_images(tmp_path)
+    write_image(tmp_path / "anna_apex.png", astronaut_crop[:200])
+    with pytest.raises(RatioImageError, match="anna: the neutral frame is"):
+        folder_ratio_images(tmp_path)
+    (tmp_path / "anna_apex.png").write_bytes(b"\x89PNG\r\n")
+    with pytest.raises(RatioImageError, match="anna_apex.png"):
+        folder_ratio_images(tmp_path)
+    write_image(tmp_path / "anna_apex.png", _with_crease(astronaut_crop)[0])
+    (exemplar,) = folder_ratio_images(tmp_path)
+    assert exemplar.name == "anna" and exemplar.ratio.min() < 0.75
+
+
+def test_the_nose_wrinkler_brings_real_creases_to_the_nose_root_and_no_other_expression_changes(hopper_crop):
+    wrinkles = emopy_nose_wrinkles()
+    assert [w.name for w in wrinkles] == ["S074_004", "S125_008"]
+    landmarks = detect_on_aligned(hopper_crop)
+    plain, creased = MeshWarpEditor(), MeshWarpEditor(nose_wrinkles=wrinkles)
+    face_plain, face_creased = plain.prepare(hopper_crop, landmarks), creased.prepare(hopper_crop, landmarks)
+    for emotion in ("happy", "surprise", "anger"):  # no AU9
+        aus = emotion_target(emotion, 1.0).aus
+        assert np.array_equal(plain.edit(face_plain, hopper_crop, aus).image,
+                              creased.edit(face_creased, hopper_crop, aus).image)
+    aus = emotion_target("disgust", 1.0).aus
+    before = plain.edit(face_plain, hopper_crop, aus).image.astype(np.float32).mean(2)
+    after = creased.edit(face_creased, hopper_crop, aus).image.astype(np.float32).mean(2)
+    mesh = face_creased.frame.mesh
+    iod = face_creased.frame.iod
+    x, y = mesh[NOSE_ROOT, :2]
+    box = (slice(int(y - 0.15 * iod), int(y + 0.15 * iod)), slice(int(x - 0.25 * iod), int(x + 0.25 * iod)))
+
+    change = after - before
+    creases = change - cv2.GaussianBlur(change, (0, 0), 0.05 * iod)  # finer than 0.05 IOD: not a shade
+    assert creases[box].std() > 5.0  # 11 here; 0 without the ratio images
+    assert np.array_equal(after[:10], before[:10])  # the frame beyond the face is untouched
