@@ -56,8 +56,8 @@ class RatioImage:
 def _warp(image: np.ndarray, from_mesh: np.ndarray, to_mesh: np.ndarray, shape: tuple[int, int],
           border: float) -> np.ndarray:
     """`image`, drawn in `from_mesh`'s geometry, redrawn in `to_mesh`'s, as an image of `shape`."""
-    ring = warp_ring(to_mesh, shape)
-    src, dst = np.vstack([from_mesh[:, :2], ring]), np.vstack([to_mesh[:, :2], ring])
+    src = np.vstack([from_mesh[:, :2], warp_ring(from_mesh, shape)])
+    dst = np.vstack([to_mesh[:, :2], warp_ring(to_mesh, shape)])
     map_x, map_y, _ = backward_map(src, dst, shape, warp_grid(dst, shape))
     return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
 
@@ -110,7 +110,10 @@ def on_face(exemplar: RatioImage, mesh: np.ndarray, iod: float, shape: tuple[int
     scale = iod / exemplar.iod
     size = (max(2, round(exemplar.ratio.shape[1] * scale)), max(2, round(exemplar.ratio.shape[0] * scale)))
     ratio = cv2.resize(exemplar.ratio, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    return _warp(ratio, exemplar.mesh * scale, mesh[:, :2], shape, border=1.0)
+    laid = _warp(ratio, exemplar.mesh * scale, mesh[:, :2], shape, border=1.0)
+    # beyond the mesh the map is only interpolated (or, beyond the ring, the identity): whatever of the
+    # exemplar's frame lies there is not this face's skin
+    return 1.0 + (laid - 1.0) * skin_region(shape, mesh, iod)
 
 
 def lay_ratio(image: np.ndarray, ratio: np.ndarray, strength: float) -> np.ndarray:
