@@ -8,6 +8,8 @@ from components.common.face_mesh import detect_mesh, inter_ocular
 from components.common.faces import FaceDetector, align
 from components.common.imageio import read_image, write_image
 from components.common.landmarks import detect_on_aligned
+from components.expression.mesh_appearance import polygon_mask
+from components.expression.mesh_fields import FACE_OVAL
 from components.expression.mesh_ratio import (RatioImageError, emopy_nose_wrinkles, folder_ratio_images, lay_ratio,
                                               on_face, ratio_image)
 from components.expression.mesh_warp import MeshWarpEditor
@@ -69,6 +71,9 @@ def test_a_ratio_image_lands_on_another_face_at_the_same_point_of_its_mesh(astro
     darkest = np.array(np.unravel_index(np.argmin(laid), laid.shape)[::-1])
     assert np.linalg.norm(darkest - mesh[NOSE_ROOT]) < 0.1 * iod
     assert laid.min() < 0.9  # the crease is still there at 128 px, only softer
+    beyond = polygon_mask(hopper.shape[:2], mesh[list(FACE_OVAL)], 0) == 0
+    for exemplar in (exemplar, *emopy_nose_wrinkles()):  # frames of another size, faces elsewhere in them
+        assert np.abs(on_face(exemplar, mesh, iod, hopper.shape[:2])[beyond] - 1.0).max() < 1e-3
 
 
 def test_a_ratio_darkens_every_channel_alike_and_at_strength_zero_changes_nothing(hopper_crop):
