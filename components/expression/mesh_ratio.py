@@ -26,7 +26,7 @@ from components.common.face_mesh import (LEFT_LOWER_LID, LEFT_UPPER_LID, OUTER_L
 
 from components.common.imageio import ImageError, read_image
 
-from .mesh_appearance import closed_outline, polygon_mask
+from .mesh_appearance import box_around, closed_outline
 from .mesh_fields import outline_moved
 from .mesh_maps import backward_map, warp_grid, warp_ring
 
@@ -63,15 +63,23 @@ def _warp(image: np.ndarray, from_mesh: np.ndarray, to_mesh: np.ndarray, shape: 
 
 
 def skin_region(shape: tuple[int, int], mesh: np.ndarray, iod: float) -> np.ndarray:
-    """0-1: the face inside its outline, without the eyes' openings and the lips."""
-    feather = FEATHER_IOD * iod
-    region = polygon_mask(shape, outline_moved(mesh, -INSIDE_OUTLINE_IOD * iod), feather)
+    """0-1: the face inside its outline, without the eyes' openings and the lips, with soft edges. Drawn where
+    the IOD is at most 64 px and scaled up: it is smooth, and this runs once per face at every size."""
+    h, w = shape
+    scale = min(1.0, 64.0 / iod)
+    small = np.zeros((max(2, round(h * scale)), max(2, round(w * scale))), np.float32)
+
+    def fill(polygon: np.ndarray, value: float) -> None:
+        cv2.fillPoly(small, [np.round(polygon * scale).astype(np.int32)], value, cv2.LINE_AA)
+
+    fill(outline_moved(mesh, -INSIDE_OUTLINE_IOD * iod), 1.0)
     for upper, lower in ((RIGHT_UPPER_LID, RIGHT_LOWER_LID), (LEFT_UPPER_LID, LEFT_LOWER_LID)):
         eye = closed_outline(mesh[list(upper), :2], mesh[list(lower), :2])
         centre = eye.mean(0)
-        region *= 1.0 - polygon_mask(shape, centre + OPENING_GROWN * (eye - centre), feather)
-    lips = closed_outline(mesh[list(OUTER_UPPER_LIP), :2], mesh[list(OUTER_LOWER_LIP), :2])
-    return region * (1.0 - polygon_mask(shape, lips, feather))
+        fill(centre + OPENING_GROWN * (eye - centre), 0.0)
+    fill(closed_outline(mesh[list(OUTER_UPPER_LIP), :2], mesh[list(OUTER_LOWER_LIP), :2]), 0.0)
+    small = cv2.GaussianBlur(small, (0, 0), FEATHER_IOD * iod * scale)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def ratio_image(name: str, neutral: np.ndarray, apex: np.ndarray) -> RatioImage:
@@ -92,7 +100,9 @@ def ratio_image(name: str, neutral: np.ndarray, apex: np.ndarray) -> RatioImage:
     ratio = np.clip(grey(apex) / neutral_there, *RATIO_RANGE)
     ratio /= np.clip(cv2.GaussianBlur(ratio, (0, 0), SLOW_IOD * iod), 0.7, 1.4)
     ratio = 1.0 + (ratio - 1.0) * skin_region(shape, apex_mesh, iod)
-    return RatioImage(name, ratio.astype(np.float32), apex_mesh, iod)
+    # only the face's box is kept: laying it onto a face then resizes and maps a third of the frame
+    x0, y0, x1, y1 = box_around(apex_mesh, 0.2 * iod, shape)
+    return RatioImage(name, ratio[y0:y1, x0:x1].astype(np.float32), apex_mesh - [x0, y0], iod)
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:
