@@ -74,11 +74,11 @@ def _barycentric(tri: Delaunay, simplex: np.ndarray, points: np.ndarray) -> tupl
     return tri.simplices[np.where(inside, simplex, 0)], weights
 
 
-def warp_grid(ring: np.ndarray, shape: tuple[int, int]) -> WarpGrid:
+def warp_grid(ring: np.ndarray, shape: tuple[int, int], across: int = 96) -> WarpGrid:
     h, w = shape
     x0, y0 = np.clip(np.floor(ring.min(0)), 0, [w - 1, h - 1]).astype(int)
     x1, y1 = np.clip(np.ceil(ring.max(0)), 0, [w - 1, h - 1]).astype(int)
-    step = max(2, int(round(max(h, w) / 96)))  # the field is smooth: ~100 nodes across the face suffice
+    step = max(2, int(round(max(h, w) / across)))  # the field is smooth: ~100 nodes across the face suffice
     xs = np.arange(x0, x1 + step, step, dtype=np.float64)
     ys = np.arange(y0, y1 + step, step, dtype=np.float64)
     gx, gy = np.meshgrid(xs, ys)

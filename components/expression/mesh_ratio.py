@@ -36,6 +36,7 @@ RATIO_RANGE = (0.55, 1.35)  # a shadow in a crease, a lit ridge; beyond it a fra
 INSIDE_OUTLINE_IOD = 0.08  # the jaw's edge moves against the background: its ratio is not skin
 OPENING_GROWN = 1.25  # the eyes' openings grown this much about their centres: lids and lashes move whole
 FEATHER_IOD = 0.04
+MAP_NODES_ACROSS = 40  # a map between two meshes is smooth: a coarser grid than the warp's suffices
 DARK_FLOOR = 8.0  # added to both frames' grey: a ratio of two near-black pixels is noise
 
 
@@ -58,7 +59,7 @@ def _warp(image: np.ndarray, from_mesh: np.ndarray, to_mesh: np.ndarray, shape: 
     """`image`, drawn in `from_mesh`'s geometry, redrawn in `to_mesh`'s, as an image of `shape`."""
     src = np.vstack([from_mesh[:, :2], warp_ring(from_mesh, shape)])
     dst = np.vstack([to_mesh[:, :2], warp_ring(to_mesh, shape)])
-    map_x, map_y, _ = backward_map(src, dst, shape, warp_grid(dst, shape))
+    map_x, map_y, _ = backward_map(src, dst, shape, warp_grid(dst, shape, across=MAP_NODES_ACROSS))
     return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
 
 
