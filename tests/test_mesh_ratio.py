@@ -89,6 +89,8 @@ def test_a_ratio_darkens_every_channel_alike_and_at_strength_zero_changes_nothin
 
 
 def test_exemplar_folders_name_the_file_and_the_reason(tmp_path, astronaut_crop):
+    with pytest.raises(RatioImageError, match="missing: not a folder"):
+        folder_ratio_images(tmp_path / "missing")
     with pytest.raises(RatioImageError, match="no <name>_neutral"):
         folder_ratio_images(tmp_path)
     write_image(tmp_path / "anna_neutral.png", astronaut_crop)
@@ -130,3 +132,12 @@ def test_the_nose_wrinkler_brings_real_creases_to_the_nose_root_and_no_other_exp
     creases = change - cv2.GaussianBlur(change, (0, 0), 0.05 * iod)  # finer than 0.05 IOD: not a shade
     assert creases[box].std() > 5.0  # 11 here; 0 without the ratio images
     assert np.array_equal(after[:10], before[:10])  # the frame beyond the face is untouched
+
+
+def test_the_stage_takes_emopys_creases_by_default_and_none_turns_them_off():
+    from components.expression.editors import MeshWarp
+    from components.expression.params import ExpressionParams
+
+    assert [w.name for w in MeshWarp(ExpressionParams())._editor.nose_wrinkles] == ["S074_004", "S125_008"]
+    assert MeshWarp(ExpressionParams(nose_wrinkles="none"))._editor.nose_wrinkles == ()
+    assert MeshWarp(ExpressionParams(appearance=False))._editor.nose_wrinkles == ()

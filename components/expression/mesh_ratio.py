@@ -162,6 +162,8 @@ def emopy_nose_wrinkles(root: Path | None = None) -> tuple[RatioImage, ...]:
 
 def folder_ratio_images(folder: Path) -> tuple[RatioImage, ...]:
     """Ratio images from a folder of `<name>_neutral.png` / `<name>_apex.png` pairs (one person each)."""
+    if not folder.is_dir():
+        raise RatioImageError(f"{folder}: not a folder of <name>_neutral.png / <name>_apex.png pairs")
     neutrals = sorted(folder.glob("*_neutral.*"))
     if not neutrals:
         raise RatioImageError(f"{folder}: no <name>_neutral.png / <name>_apex.png pairs")
