@@ -23,7 +23,6 @@ import numpy as np
 from components.common.datasets import DatasetError, installed_emopy_images
 from components.common.face_mesh import (LEFT_LOWER_LID, LEFT_UPPER_LID, OUTER_LOWER_LIP, OUTER_UPPER_LIP,
                                          RIGHT_LOWER_LID, RIGHT_UPPER_LID, MeshError, detect_mesh, inter_ocular)
-
 from components.common.imageio import ImageError, read_image
 
 from .mesh_appearance import box_around, closed_outline
@@ -54,13 +53,13 @@ class RatioImage:
     iod: float
 
 
-def _warp(image: np.ndarray, from_mesh: np.ndarray, to_mesh: np.ndarray, shape: tuple[int, int],
-          border: float) -> np.ndarray:
-    """`image`, drawn in `from_mesh`'s geometry, redrawn in `to_mesh`'s, as an image of `shape`."""
+def _warp(ratio: np.ndarray, from_mesh: np.ndarray, to_mesh: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """`ratio` (or a grey frame), drawn in `from_mesh`'s geometry, redrawn in `to_mesh`'s as an image of `shape`
+    (1 where nothing of it lands)."""
     src = np.vstack([from_mesh[:, :2], warp_ring(from_mesh, shape)])
     dst = np.vstack([to_mesh[:, :2], warp_ring(to_mesh, shape)])
     map_x, map_y, _ = backward_map(src, dst, shape, warp_grid(dst, shape, across=MAP_NODES_ACROSS))
-    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    return cv2.remap(ratio, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
 
 
 def skin_region(shape: tuple[int, int], mesh: np.ndarray, iod: float) -> np.ndarray:
@@ -97,7 +96,7 @@ def ratio_image(name: str, neutral: np.ndarray, apex: np.ndarray) -> RatioImage:
     def grey(image: np.ndarray) -> np.ndarray:
         return cv2.GaussianBlur(_rgb(image).mean(2, dtype=np.float32), (0, 0), DETAIL_IOD * iod) + DARK_FLOOR
 
-    neutral_there = _warp(grey(neutral), neutral_mesh, apex_mesh, shape, border=1.0)
+    neutral_there = _warp(grey(neutral), neutral_mesh, apex_mesh, shape)
     ratio = np.clip(grey(apex) / neutral_there, *RATIO_RANGE)
     ratio /= np.clip(cv2.GaussianBlur(ratio, (0, 0), SLOW_IOD * iod), 0.7, 1.4)
     ratio = 1.0 + (ratio - 1.0) * skin_region(shape, apex_mesh, iod)
@@ -121,7 +120,7 @@ def on_face(exemplar: RatioImage, mesh: np.ndarray, iod: float, shape: tuple[int
     scale = iod / exemplar.iod
     size = (max(2, round(exemplar.ratio.shape[1] * scale)), max(2, round(exemplar.ratio.shape[0] * scale)))
     ratio = cv2.resize(exemplar.ratio, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    laid = _warp(ratio, exemplar.mesh * scale, mesh[:, :2], shape, border=1.0)
+    laid = _warp(ratio, exemplar.mesh * scale, mesh[:, :2], shape)
     # beyond the mesh the map is only interpolated (or, beyond the ring, the identity): whatever of the
     # exemplar's frame lies there is not this face's skin
     return 1.0 + (laid - 1.0) * skin_region(shape, mesh, iod)
@@ -146,7 +145,7 @@ EMOPY_DISGUST = (("S074_004", 18), ("S125_008", 10))
 @lru_cache(maxsize=4)
 def emopy_nose_wrinkles(root: Path | None = None) -> tuple[RatioImage, ...]:
     """AU9's ratio images from the CK+ disgust frames that the EmoPy package ships (read at run time, never
-    copied: CK+ is for non-commercial research; README, "Licences")."""
+    copied: CK+ is for non-commercial research; README, "Third-party weights, data and photos")."""
     try:
         root = root or installed_emopy_images()
     except DatasetError as exc:
