@@ -2,9 +2,11 @@
 warp over the mesh, and appearance that follows from the deformation.
 
 Per face (once): the mesh, a pose check, the similarity fit of py-feat's model mesh onto it, and the
-seam-aware spreading weights of the 68-point hand moves. Per edit: the AUs' fields are summed, the
-crop is warped triangle by triangle (skin texture is carried, never painted), the parted lips get a
-mouth interior lit like the face, and skin compressed by the warp gets folds from its own contrast.
+seam-aware spreading weights of the 68-point hand moves, the hair over the forehead, and a real face's
+AU9 creases laid onto it (a ratio image, `mesh_ratio`). Per edit: the AUs' fields are summed, the crop
+is warped triangle by triangle (skin texture is carried, never painted), the parted lips get a mouth
+interior lit like the face, skin compressed by the warp gets folds from its own contrast, and AU9
+brings the real creases, carried by the same warp.
 """
 from __future__ import annotations
 
