@@ -11,7 +11,7 @@ from components.common.landmarks import detect_on_aligned
 from components.expression.mesh_appearance import polygon_mask
 from components.expression.mesh_fields import outline_moved
 from components.expression.mesh_ratio import (RatioImageError, emopy_nose_wrinkles, folder_ratio_images, lay_ratio,
-                                              on_face, ratio_image)
+                                              load_nose_wrinkles, on_face, ratio_image)
 from components.expression.mesh_warp import MeshWarpEditor
 from components.expression.targets import emotion_target
 
@@ -141,3 +141,16 @@ def test_the_stage_takes_emopys_creases_by_default_and_none_turns_them_off():
     assert [w.name for w in MeshWarp(ExpressionParams())._editor.nose_wrinkles] == ["S074_004", "S125_008"]
     assert MeshWarp(ExpressionParams(nose_wrinkles="none"))._editor.nose_wrinkles == ()
     assert MeshWarp(ExpressionParams(appearance=False))._editor.nose_wrinkles == ()
+
+
+def test_a_clusters_pairs_are_read_from_an_s3_prefix(s3_env, tmp_path, astronaut_crop):
+    from components.common import storage
+
+    s3_env.bucket("wrinkles")
+    write_image(tmp_path / "anna_neutral.png", astronaut_crop)
+    write_image(tmp_path / "anna_apex.png", _with_crease(astronaut_crop)[0])
+    storage.upload_dir(tmp_path, "s3://wrinkles/pairs")
+    (exemplar,) = load_nose_wrinkles("s3://wrinkles/pairs")
+    assert exemplar.name == "anna" and exemplar.ratio.min() < 0.75
+    with pytest.raises(RatioImageError, match="s3://wrinkles/nothing-here: no objects"):
+        load_nose_wrinkles("s3://wrinkles/nothing-here")

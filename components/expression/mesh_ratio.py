@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from components.common import storage
 from components.common.datasets import DatasetError, installed_emopy_images
 from components.common.face_mesh import (LEFT_LOWER_LID, LEFT_UPPER_LID, OUTER_LOWER_LIP, OUTER_UPPER_LIP,
                                          RIGHT_LOWER_LID, RIGHT_UPPER_LID, MeshError, detect_mesh, inter_ocular)
@@ -177,12 +178,18 @@ def folder_ratio_images(folder: Path) -> tuple[RatioImage, ...]:
 
 
 def load_nose_wrinkles(source: str) -> tuple[RatioImage, ...]:
-    """`emopy` (the default), `none`, or a folder of pairs (`folder_ratio_images`)."""
+    """`emopy` (the default), `none`, or a folder of pairs (`folder_ratio_images`): a path, or an s3:// prefix
+    copied once into the staging cache (a cluster run's pairs live in the object store)."""
     if source == "none":
         return ()
     if source == "emopy":
         return emopy_nose_wrinkles()
-    return folder_ratio_images(Path(source))
+    if not source.startswith("s3://"):
+        return folder_ratio_images(Path(source))
+    folder = storage.local_path(source, download=True)
+    if not folder.is_dir() or not any(folder.iterdir()):
+        raise RatioImageError(f"{source}: no objects under this prefix")
+    return folder_ratio_images(folder)
 
 
 def _read(path: Path) -> np.ndarray:
