@@ -8,9 +8,9 @@ from components.common.face_mesh import detect_mesh, inter_ocular
 from components.common.faces import FaceDetector, align
 from components.common.imageio import read_image, write_image
 from components.common.landmarks import detect_on_aligned
-from components.expression.mesh_appearance import polygon_mask
+from components.expression.mesh_appearance import lay_ratio, polygon_mask
 from components.expression.mesh_fields import outline_moved
-from components.expression.mesh_ratio import (RatioImageError, emopy_nose_wrinkles, folder_ratio_images, lay_ratio,
+from components.expression.mesh_ratio import (RatioImageError, emopy_nose_wrinkles, folder_ratio_images,
                                               load_nose_wrinkles, on_face, ratio_image)
 from components.expression.mesh_warp import MeshWarpEditor
 from components.expression.targets import emotion_target
@@ -132,6 +132,43 @@ def test_the_nose_wrinkler_brings_real_creases_to_the_nose_root_and_no_other_exp
     creases = change - cv2.GaussianBlur(change, (0, 0), 0.05 * iod)  # finer than 0.05 IOD: not a shade
     assert creases[box].std() > 5.0  # 11 here; 0 without the ratio images
     assert np.array_equal(after[:10], before[:10])  # the frame beyond the face is untouched
+
+
+def test_au_warp_lays_the_same_creases_through_its_own_warp_instead_of_drawing_strokes(hopper_crop):
+    from components.expression.au_warp import AUWarpEditor
+    from components.expression.editors import AUWarp
+    from components.expression.mesh_ratio import lay_on_crop
+    from components.expression.params import ExpressionParams
+
+    landmarks = detect_on_aligned(hopper_crop)
+    creased, drawn = (AUWarp(ExpressionParams(editor="au_warp", nose_wrinkles=source)) for source in ("emopy", "none"))
+    targets = [emotion_target(e, 1.0) for e in ("happy", "surprise", "anger", "disgust")]
+    with_ratio = creased.edit_batch([hopper_crop] * 4, [landmarks] * 4, targets)
+    with_strokes = drawn.edit_batch([hopper_crop] * 4, [landmarks] * 4, targets)
+    for a, b in zip(with_ratio[:3], with_strokes[:3]):  # no AU9
+        assert np.array_equal(a.image, b.image)
+    laid = lay_on_crop(emopy_nose_wrinkles(), hopper_crop)
+    # a ratio of 1 everywhere: neither strokes nor creases, the edit's geometry and other shading alone
+    bare = AUWarpEditor().edit(hopper_crop, landmarks, targets[3].aus, nose_wrinkles=np.ones_like(laid)).image
+    assert np.array_equal(AUWarpEditor().edit(hopper_crop, landmarks, targets[3].aus, nose_wrinkles=laid).image,
+                          with_ratio[3].image)
+    mesh = detect_mesh(hopper_crop)[:, :2]
+    iod = inter_ocular(mesh)
+    x, y = mesh[NOSE_ROOT]
+    box = (slice(int(y - 0.15 * iod), int(y + 0.15 * iod)), slice(int(x - 0.25 * iod), int(x + 0.25 * iod)))
+
+    def creases(image: np.ndarray) -> np.ndarray:  # what it adds to the bare edit, finer than 0.05 IOD
+        change = image.astype(np.float32).mean(2) - bare.astype(np.float32).mean(2)
+        return (change - cv2.GaussianBlur(change, (0, 0), 0.05 * iod))[box]
+
+    assert creases(with_ratio[3].image).std() > 2.0 * creases(with_strokes[3].image).std()  # 11 against 2.4 here
+    assert np.array_equal(with_ratio[3].image[:10], with_strokes[3].image[:10])  # beyond the face: as before
+
+
+def test_a_face_without_a_mesh_gets_no_ratio_image():
+    from components.expression.mesh_ratio import lay_on_crop
+
+    assert lay_on_crop(emopy_nose_wrinkles(), np.full((128, 128, 3), 128, np.uint8)) is None
 
 
 def test_the_stage_takes_emopys_creases_by_default_and_none_turns_them_off():

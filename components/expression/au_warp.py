@@ -20,7 +20,7 @@ import numpy as np
 from components.common.landmarks import (INNER_LIP_PAIRS, INNER_LIPS, INNER_LOWER_LIP, INNER_UPPER_LIP, OUTER_LIPS,
                                         eye_centres)
 
-from .mesh_appearance import (Lips, Mouth, keep_open_mouth, paint_opening, pixels_between, smooth_noise,
+from .mesh_appearance import (Lips, Mouth, keep_open_mouth, lay_ratio, paint_opening, pixels_between, smooth_noise,
                               teeth_for_skin)
 
 # AU -> {landmark index: (dx outwards, dy down)} at intensity 1, in IOD units.
@@ -272,7 +272,7 @@ def _blob(layer: np.ndarray, centre: np.ndarray, axes: tuple[float, float], valu
 
 
 def _upper_face_marks(layer: np.ndarray, p: np.ndarray, a, midline: float, iod: float, w: float, scale: int,
-                      rng: np.random.Generator) -> None:
+                      rng: np.random.Generator, drawn_nose: bool = True) -> None:
     """Brow, forehead, nose-bridge, cheek and lid marks (AU1, 2, 4, 6, 7, 9, 12)."""
     if a(4):  # glabellar furrows, and the shadow of lowered brows on the lids
         for dx in (-0.07, 0.07):
@@ -293,7 +293,7 @@ def _upper_face_marks(layer: np.ndarray, p: np.ndarray, a, midline: float, iod: 
             for part in (lateral[:3], lateral[3:]):
                 if rng.random() < 0.75:
                     _stroke(layer, part, -0.12 * a(2), w, scale)
-    if a(9):  # short transverse wrinkles where the nose root bunches, thin and bent at the midline, each its
+    if a(9) and drawn_nose:  # short transverse wrinkles where the nose root bunches, thin and bent at the midline, each its
         # own length and tilt (three wide strokes across the middle of the bridge, 30 % darker at full AU9,
         # blurred into a brown smear across the nose)
         for t in np.sort(rng.uniform(0.0, 0.35, 3)):
@@ -350,10 +350,12 @@ def face_seed(points: np.ndarray) -> int:
     return int(np.random.default_rng(np.round(points[[17, 26, 30, 8]]).astype(np.int64).ravel()).integers(1 << 30))
 
 
-def appearance_layer(points: np.ndarray, aus: dict[int, float], size: int, seed: int = 0) -> np.ndarray:
+def appearance_layer(points: np.ndarray, aus: dict[int, float], size: int, seed: int = 0,
+                     drawn_nose: bool = True) -> np.ndarray:
     """A luminance gain map (0 = unchanged, -0.3 = 30 % darker) for the AUs, drawn at the landmarks.
     Creases are this face's own (`seed`): unevenly spaced, a little wavy, deeper in places and fading in
-    others, never a set of evenly spaced parallel stripes."""
+    others, never a set of evenly spaced parallel stripes. `drawn_nose` False leaves out AU9's nose-root
+    strokes (a real face's ratio image brings them)."""
     scale = 2
     layer = np.zeros((size * scale, size * scale), np.float32)
     midline, iod = face_frame(points)
@@ -361,7 +363,7 @@ def appearance_layer(points: np.ndarray, aus: dict[int, float], size: int, seed:
     def a(au):
         return float(aus.get(au, 0.0))
 
-    _upper_face_marks(layer, points, a, midline, iod, 0.035 * iod, scale, np.random.default_rng(seed))
+    _upper_face_marks(layer, points, a, midline, iod, 0.035 * iod, scale, np.random.default_rng(seed), drawn_nose)
     _lower_face_marks(layer, points, a, iod, 0.035 * iod, scale)
     layer = cv2.GaussianBlur(layer, (0, 0), max(0.8, 0.03 * iod * scale))
     feature = 0.12 * iod * scale  # a crease's depth changes over about this length
@@ -386,7 +388,11 @@ class AUWarpEditor:
         self.strength = strength
         self.appearance = appearance
 
-    def edit(self, crop: np.ndarray, landmarks: np.ndarray, aus: dict[int, float], side: str | None = None) -> Edit:
+    def edit(self, crop: np.ndarray, landmarks: np.ndarray, aus: dict[int, float], side: str | None = None,
+             nose_wrinkles: np.ndarray | None = None) -> Edit:
+        """`nose_wrinkles`: a real face's AU9 ratio image laid onto this crop (`mesh_ratio.lay_on_crop`). The
+        warp carries it like the skin, and it replaces the drawn nose-root strokes; without it they are drawn."""
+        wrinkling = aus.get(9, 0.0) * self.strength if nose_wrinkles is not None else 0.0
         aus = {au: v * self.strength * CALIBRATION * AU_GAIN.get(au, 1.0) for au, v in aus.items() if v > 0}
         if not aus:
             return Edit(crop.copy(), landmarks.copy())
@@ -394,10 +400,14 @@ class AUWarpEditor:
         maps = warp_maps(crop.shape[0], landmarks, moved)
         out = paint_mouth(remap(crop, maps), crop, landmarks, moved, maps)
         if self.appearance:
-            layer = appearance_layer(moved, aus, crop.shape[0], face_seed(landmarks))
+            layer = appearance_layer(moved, aus, crop.shape[0], face_seed(landmarks), drawn_nose=wrinkling <= 0)
             if side:  # texture only on the moving half, faded across the midline
                 midline, iod = face_frame(moved)
                 x = np.arange(crop.shape[1], dtype=np.float32) - midline
                 layer = layer * np.clip(0.5 + image_side(side) * x / (0.2 * iod), 0.0, 1.0)[None, :]
             out = apply_luminance(out, layer)
+            if wrinkling > 0:
+                carried = cv2.remap(nose_wrinkles, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                    borderValue=1.0)
+                out = lay_ratio(out, carried, wrinkling)
         return Edit(out, moved)

@@ -6,6 +6,7 @@ from typing import Protocol
 import numpy as np
 
 from .au_warp import AUWarpEditor, Edit
+from .mesh_ratio import RatioImage, lay_on_crop, load_nose_wrinkles
 from .params import ExpressionParams
 from .targets import Target
 
@@ -26,13 +27,27 @@ class Editor(Protocol):
 
 
 class AUWarp:
+    """Lays a real face's AU9 creases onto each distinct face once (where its mesh is found), then edits it."""
     name = "au_warp"
 
     def __init__(self, params: ExpressionParams):
         self._editor = AUWarpEditor(strength=params.strength, appearance=params.appearance)
+        self._wrinkles = _nose_wrinkles(params)
 
     def edit_batch(self, crops, landmarks, targets):
-        return [self._editor.edit(c, lm, t.aus, side=t.side) for c, lm, t in zip(crops, landmarks, targets)]
+        laid: dict[int, np.ndarray | None] = {}
+        edits = []
+        for crop, points, target in zip(crops, landmarks, targets):
+            if self._wrinkles and id(crop) not in laid and target.aus.get(9, 0.0) > 0:
+                laid[id(crop)] = lay_on_crop(self._wrinkles, crop)
+            edits.append(self._editor.edit(crop, points, target.aus, side=target.side,
+                                           nose_wrinkles=laid.get(id(crop))))
+        return edits
+
+
+def _nose_wrinkles(params: ExpressionParams) -> tuple[RatioImage, ...]:
+    """AU9's ratio images, loaded only when an editor will lay them."""
+    return load_nose_wrinkles(params.nose_wrinkles) if params.appearance else ()
 
 
 class MeshWarp:
@@ -40,11 +55,10 @@ class MeshWarp:
     name = "mesh_warp"
 
     def __init__(self, params: ExpressionParams):
-        from .mesh_ratio import load_nose_wrinkles
         from .mesh_warp import MeshWarpEditor
 
-        wrinkles = load_nose_wrinkles(params.nose_wrinkles) if params.appearance else ()
-        self._editor = MeshWarpEditor(strength=params.strength, appearance=params.appearance, nose_wrinkles=wrinkles)
+        self._editor = MeshWarpEditor(strength=params.strength, appearance=params.appearance,
+                                      nose_wrinkles=_nose_wrinkles(params))
 
     def edit_batch(self, crops, landmarks, targets):
         prepared: dict[int, object] = {}

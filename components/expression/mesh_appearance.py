@@ -436,3 +436,13 @@ def fold_shading(image: np.ndarray, ratio: np.ndarray, iod: float, strength: flo
     shade[np.abs(shade) < 0.004] = 0.0  # leave untouched skin bit-exact
     # Scaling R, G and B together darkens without shifting hue (and keeps grey faces grey).
     return np.clip(image.astype(np.float32) * (1.0 - shade[..., None]) + 0.5, 0, 255).astype(np.uint8)
+
+
+def lay_ratio(image: np.ndarray, ratio: np.ndarray, strength: float) -> np.ndarray:
+    """`image` (uint8, RGB or grey) times the ratio raised to `strength`: each channel alike, so hue is kept."""
+    if strength <= 0:
+        return image
+    gain = np.power(ratio, strength, dtype=np.float32)
+    if image.ndim == 3:
+        gain = gain[..., None]
+    return np.clip(image.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)

@@ -110,6 +110,16 @@ def _rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(image[..., None], 3, 2) if image.ndim == 2 else image[..., :3])
 
 
+def lay_on_crop(exemplars: tuple[RatioImage, ...], crop: np.ndarray) -> np.ndarray | None:
+    """One exemplar (`pick`) laid onto the face in `crop`, for an editor that has no mesh of its own; None
+    where no mesh is found (that face's edits go without)."""
+    try:
+        mesh = detect_mesh(_rgb(crop))
+    except MeshError:
+        return None
+    return on_face(pick(exemplars, crop), mesh, inter_ocular(mesh[:, :2]), crop.shape[:2])
+
+
 def pick(exemplars: tuple[RatioImage, ...], crop: np.ndarray) -> RatioImage:
     """One exemplar per face, the same every run: chosen by the crop's own pixels."""
     return exemplars[zlib.crc32(np.ascontiguousarray(crop[::4, ::4]).tobytes()) % len(exemplars)]
@@ -125,16 +135,6 @@ def on_face(exemplar: RatioImage, mesh: np.ndarray, iod: float, shape: tuple[int
     # beyond the mesh the map is only interpolated (or, beyond the ring, the identity): whatever of the
     # exemplar's frame lies there is not this face's skin
     return 1.0 + (laid - 1.0) * skin_region(shape, mesh, iod)
-
-
-def lay_ratio(image: np.ndarray, ratio: np.ndarray, strength: float) -> np.ndarray:
-    """`image` (uint8, RGB or grey) times the ratio raised to `strength`: each channel alike, so hue is kept."""
-    if strength <= 0:
-        return image
-    gain = np.power(ratio, strength, dtype=np.float32)
-    if image.ndim == 3:
-        gain = gain[..., None]
-    return np.clip(image.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
 
 
 # CK+ sequences of disgust in EmoPy's sample frames: the first frame is neutral, the apex (the strongest nose

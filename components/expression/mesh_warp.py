@@ -21,14 +21,15 @@ from components.common.face_mesh import (LEFT_IRIS, LEFT_LOWER_LID, LEFT_UPPER_L
 
 from .au_warp import Edit
 from .editors import EditRejected
-from .mesh_appearance import (CHIN, Lips, fold_shading, keep_open_mouth, paint_mouth, polygon_mask, teeth_colour)
+from .mesh_appearance import (CHIN, Lips, fold_shading, keep_open_mouth, lay_ratio, paint_mouth, polygon_mask,
+                              teeth_colour)
 from .mesh_eyes import follow_lids, keep_eyeballs
 from .mesh_fields import FaceFrame, displacement, face_frame, nearest_distance, outline_moved, smoothstep
 from .mesh_hair import Fringe, find_fringe, keep_off_the_skin, lay_over
 from .mesh_maps import (WarpGrid, backward_map, image_corners, locate, signed_areas, triangulate, warp_grid,
                         warp_ring)
 from .mesh_model import MeshModel, load_mesh_model
-from .mesh_ratio import RatioImage, lay_ratio, on_face, pick
+from .mesh_ratio import RatioImage, on_face, pick
 
 MAX_YAW = 30.0  # degrees: beyond this the frontal model's fields no longer fit the face
 # Intensity 1 of an AU, relative to the fields' own scale (model rows and hand tables): set by the
