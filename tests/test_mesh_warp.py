@@ -111,7 +111,7 @@ def test_a_smile_that_shows_teeth_keeps_them_on_the_skull_and_the_jaw_when_the_j
     drop = np.zeros_like(mesh)
     drop[[i for i in range(len(mesh)) if mesh[i, 1] > (mesh[13, 1] + mesh[14, 1]) / 2], 1] = int(0.2 * iod)
     kept_image, kept = keep_own_teeth(np.zeros_like(crop), crop, Lips.of_mesh(mesh), Lips.of_mesh(mesh + drop),
-                                     drop[152], iod)
+                                     drop[152], np.full(3, 230.0), iod)
     rows = slice(int(mesh[13, 1] + 0.04 * iod), int((mesh[13, 1] + mesh[14, 1]) / 2 - 0.01 * iod))
     upper = rows, slice(x - half, x + half)
     assert before[upper].mean() > 180 and (kept[upper] > 0.95).all()
@@ -126,6 +126,23 @@ def test_a_smile_that_shows_teeth_keeps_them_on_the_skull_and_the_jaw_when_the_j
     assert jaw > 0.15 * iod
     lower = slice(lower_rows.start + int(jaw), lower_rows.stop + int(jaw)), slice(x - half, x + half)
     assert before[lower_rows, x - half:x + half].mean() > 150 and edit.image.mean(2)[lower].mean() > 120
+
+
+def test_a_raised_upper_lip_uncovers_more_of_the_faces_own_teeth_not_painted_ones(editor, face):
+    crop, landmarks = face  # her smile shows her upper teeth; disgust raises the upper lip above them
+    prepared = editor.prepare(crop, landmarks)
+    mesh, iod = prepared.frame.mesh[:, :2], prepared.frame.iod
+    edit = editor.edit(prepared, crop, emotion_target("disgust", 1.0).aus)
+    x, half = int(mesh[13, 0]), int(0.15 * iod)
+    top, split = mesh[13, 1], (mesh[13, 1] + mesh[14, 1]) / 2  # the old opening's upper lip and middle
+    own = crop.mean(2)[int(top + 0.3 * (split - top)):int(top + 0.8 * (split - top)), x - half:x + half].mean(0)
+    uncovered = edit.image.mean(2)[int(top - 0.06 * iod):int(top - 0.01 * iod), x - half:x + half].mean(0)
+
+    def gaps(profile: np.ndarray) -> np.ndarray:  # across the teeth, finer than a tooth
+        return profile - cv2.GaussianBlur(profile[None], (0, 0), sigmaX=0.03 * iod)[0]
+    # 0.98; painted teeth with gaps of their own gave 0.58
+    assert np.corrcoef(gaps(own), gaps(uncovered))[0, 1] > 0.9
+    assert uncovered.mean() > 0.8 * own.mean()
 
 
 def test_a_kept_smile_shows_its_tongue_behind_the_lower_teeth_when_the_jaw_drops(editor, face):
@@ -391,6 +408,21 @@ def test_a_smile_bares_teeth_brighter_than_the_skin(editor, grace_hopper_path):
     top, bottom = int(np.ceil(edit.landmarks[62, 1])) + 1, int(edit.landmarks[66, 1])
     column = cv2.cvtColor(edit.image, cv2.COLOR_RGB2GRAY)[top:bottom, x].astype(float)
     assert column.max() > 1.4 * cheek
+
+
+def test_painted_teeth_step_in_tone_round_the_arch_not_one_even_row(editor, grace_hopper_path):
+    # Just under a smile's upper lip: the canines are darker than the central incisors and carry more of the
+    # teeth's own (yellow) tint; one smooth fall-off gave them the centrals' hue (ratio 1.00 below, now 0.85).
+    photo = cv2.cvtColor(cv2.imread(str(grace_hopper_path)), cv2.COLOR_BGR2RGB)
+    crop, landmarks = _aligned(photo, 256)
+    prepared = editor.prepare(crop, landmarks)
+    edit = editor.edit(prepared, crop, emotion_target("happy", 1.0).aus)
+    x, top = edit.landmarks[[62, 66], 0].mean(), int(np.ceil(edit.landmarks[62, 1])) + 2
+    row = edit.image[top:top + 2].astype(float).mean(0)
+    across = np.abs(np.arange(row.shape[0]) - x) / prepared.frame.iod
+    central, canine = row[across < 0.08].mean(0), row[(across > 0.25) & (across < 0.29)].mean(0)
+    assert canine.mean() < 0.85 * central.mean()
+    assert canine[2] / canine[0] < 0.93 * central[2] / central[0]  # blue against red: yellower
 
 
 def test_raised_brows_bunch_the_forehead_and_leave_the_hairline(editor, face):

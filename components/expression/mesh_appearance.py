@@ -172,6 +172,26 @@ def _near_gap(box: MouthBox, edges: tuple[float, ...], width_iod: float,
     return (near * (np.array(depths) if depths else 1.0)).max(-1)
 
 
+# Each upper tooth further round the arch is set further back and turned from the light, and the canines carry
+# more of the teeth's own tint (thicker dentine): a step at each gap, in brightness and in how much tint, central
+# to premolar (grey teeth stay grey). With one smooth fall-off towards the corners, painted teeth read as a row of
+# even white blocks.
+UPPER_TOOTH_LIGHT = (1.0, 0.95, 0.9, 0.86)
+UPPER_TOOTH_TINT = (0.0, 0.0, 0.6, 0.8)  # the teeth's own tint, this much again
+
+
+def _tooth_tone(box: MouthBox, teeth_colour: np.ndarray) -> np.ndarray:
+    """(h, w, 3) factors for the upper tooth at each pixel, changing over a gap's width."""
+    tint = teeth_colour / max(float(teeth_colour.mean()), 1.0) - 1.0
+    tones = [light * (1.0 + extra * tint) for light, extra in zip(UPPER_TOOTH_LIGHT, UPPER_TOOTH_TINT)]
+    tone = np.broadcast_to(tones[0].astype(np.float32), box.offset.shape + (3,)).copy()
+    soft = max(0.5, 0.006 * box.iod)
+    for edge, before, after in zip(UPPER_TOOTH_EDGES_IOD[1:], tones, tones[1:]):
+        past = 1.0 / (1.0 + np.exp(-(np.abs(box.offset) - edge * box.iod) / soft))
+        tone += past[..., None] * (after - before)
+    return tone
+
+
 def _painted_interior(box: MouthBox, lip: np.ndarray, teeth_colour: np.ndarray, feather: float) -> np.ndarray:
     """The colour of every pixel of the opening: a cavity in the lip's hue, darkest furthest back, the
     teeth in the face's light (shaded towards the corners and under the upper lip), the tongue."""
@@ -187,7 +207,7 @@ def _painted_interior(box: MouthBox, lip: np.ndarray, teeth_colour: np.ndarray, 
     # (least between the two central incisors, which meet flat).
     upper_gaps = 1.0 - 0.14 * _near_gap(box, UPPER_TOOTH_EDGES_IOD, 0.018, (0.4, 1.0, 1.0, 1.0))[..., None]
     lower_gaps = 1.0 - 0.1 * _near_gap(box, LOWER_TOOTH_EDGES_IOD, 0.014)[..., None]
-    upper_colour = teeth_colour * shade * upper_gaps * (0.8 + 0.2 * under_lip[..., None])
+    upper_colour = teeth_colour * shade * upper_gaps * _tooth_tone(box, teeth_colour) * (0.8 + 0.2 * under_lip[..., None])
     lower_colour = teeth_colour * shade * lower_gaps * 0.85  # behind the upper teeth: less light
     colour = colour * (1 - upper[..., None]) + upper_colour * upper[..., None]
     return colour * (1 - lower[..., None]) + lower_colour * lower[..., None]
@@ -250,10 +270,11 @@ def own_teeth_colour(crop: np.ndarray, lips: Lips, skin_teeth: np.ndarray, iod: 
 
 
 def keep_own_teeth(image: np.ndarray, crop: np.ndarray, before: Lips, after: Lips, jaw: np.ndarray,
-                   iod: float) -> tuple[np.ndarray, np.ndarray]:
+                   own_teeth: np.ndarray, iod: float) -> tuple[np.ndarray, np.ndarray]:
     """A mouth that was already open with its teeth showing keeps them where they belong: the part of the old
     opening above the gap's middle (upper teeth) stays with the skull, the part below (lower teeth)
-    moves with the chin (`jaw`: its (dx, dy) in pixels), and either shows only inside the edited opening.
+    moves with the chin (`jaw`: its (dx, dy) in pixels), and either shows only inside the edited opening;
+    where the upper lip rose, the upper teeth (`own_teeth`: their colour) continue up (`_teeth_uncovered`).
     The warp would stretch them with the lips instead (teeth drawn into bars, or a black hole where the
     jaw dropped). Returns the image and the kept coverage (0-1) that `paint_opening` leaves alone."""
     # Everything happens near the mouth: work in a box around both openings and the old one moved with the
@@ -279,13 +300,60 @@ def keep_own_teeth(image: np.ndarray, crop: np.ndarray, before: Lips, after: Lip
                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     new = opening_mask((bh, bw), after, iod)
     skull_kept, jaw_kept = old * (1 - below) * new, on_jaw * new
-    kept[y0:y1, x0:x1] = np.clip(skull_kept + jaw_kept, 0.0, 1.0)
+    crop_box = crop[y0:y1, x0:x1].astype(np.float32)
+    above, above_colour = _teeth_uncovered(crop_box, before, after, split[0], new, own_teeth, iod)
+    skull_kept *= 1 - above
+    kept[y0:y1, x0:x1] = np.clip(skull_kept + jaw_kept + above, 0.0, 1.0)
     box = kept[y0:y1, x0:x1, None]
-    painted = image[y0:y1, x0:x1].astype(np.float32) * (1 - box) + \
-        crop[y0:y1, x0:x1].astype(np.float32) * skull_kept[..., None] + jaw_pixels.astype(np.float32) * jaw_kept[..., None]
+    painted = image[y0:y1, x0:x1].astype(np.float32) * (1 - box) + crop_box * skull_kept[..., None] + \
+        jaw_pixels.astype(np.float32) * jaw_kept[..., None] + above_colour * above[..., None]
     out = image.copy()
     out[y0:y1, x0:x1] = np.clip(painted + 0.5, 0, 255).astype(np.uint8)
     return out, kept
+
+
+# A raised upper lip uncovers more of the upper teeth a mouth already showed. They are the same teeth, fixed to the
+# skull: each column continues its own teeth (seen between the old lip and the old gap's middle, OWN_TEETH_ROWS of
+# the way) upwards, so the face's teeth keep their own widths and gaps (painted teeth above them had other,
+# evenly spaced gaps), a little darker towards the gum and in the new lip's shadow. The continuation reaches
+# OWN_TEETH_OVERLAP of the way down into the old opening: the old lip's edge and shadow would be a line across the
+# teeth. Columns fade out where the old opening was thinner than OWN_TEETH_FADE_IOD (its corners) or showed no
+# teeth (darker than OWN_TEETH_DARKER times their colour: the dark space behind a smile's corners).
+OWN_TEETH_ROWS = (0.2, 0.9)
+OWN_TEETH_OVERLAP = 0.2
+OWN_TEETH_FADE_IOD = 0.03
+OWN_TEETH_DARKER = 0.75
+CROWN_IOD = 0.17  # an upper central incisor's crown, about 10.5 mm, against about 63 mm between the pupils
+
+
+def _teeth_uncovered(crop_box: np.ndarray, before: Lips, after: Lips, split: np.ndarray, new: np.ndarray,
+                     own_teeth: np.ndarray, iod: float) -> tuple[np.ndarray, np.ndarray]:
+    """Coverage (0-1) and colour of the own upper teeth continued above the old opening, in box coordinates
+    (`split` per column: the old gap's middle; `new`: the edited opening)."""
+    bh, bw = new.shape
+    xs = np.arange(bw, dtype=np.float32)
+    top_before, top_after = (np.interp(xs, *_by_x(lips.upper)) for lips in (before, after))
+    rows = [top_before + f * (split - top_before) for f in np.linspace(*OWN_TEETH_ROWS, 8)]
+    samples = np.concatenate([cv2.remap(crop_box, xs[None], row[None].astype(np.float32), cv2.INTER_LINEAR,
+                                        borderMode=cv2.BORDER_REPLICATE) for row in rows])  # (8, bw, 3)
+    colour = np.percentile(samples, 70, axis=0)  # the teeth, not the lip's edge or a gap between rows
+    colour = cv2.GaussianBlur(colour[None], (0, 0), sigmaX=max(0.3, 0.003 * iod), sigmaY=0.01)[0]  # its noise: streaks
+    teeth_like = np.clip((colour.mean(1) / max(float(own_teeth.mean()), 1.0) - OWN_TEETH_DARKER) / 0.1, 0.0, 1.0)
+    columns = teeth_like * np.clip((split - top_before) / (OWN_TEETH_FADE_IOD * iod), 0.0, 1.0)
+    columns *= (xs > before.upper[:, 0].min()) & (xs < before.upper[:, 0].max())
+    ys = np.arange(bh, dtype=np.float32)[:, None]
+    reach = top_before + OWN_TEETH_OVERLAP * (split - top_before)
+    towards_gum = np.clip((top_before[None] - ys) / (CROWN_IOD * iod), 0.0, 1.0)
+    in_shadow = np.clip((ys - top_after[None]) / max(0.02 * iod, 1.0), 0.0, 1.0)
+    shade = (1.0 - 0.12 * towards_gum) * (0.8 + 0.2 * in_shadow)
+    coverage = new * np.clip(reach[None] + 0.5 - ys, 0.0, 1.0) * columns[None]
+    return coverage.astype(np.float32), (colour[None] * shade[..., None]).astype(np.float32)
+
+
+def _by_x(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A contour's x and y sorted by x, for np.interp."""
+    order = np.argsort(points[:, 0])
+    return points[order, 0], points[order, 1]
 
 
 def carried_opening(opening: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, iod: float) -> np.ndarray:
@@ -319,7 +387,7 @@ def keep_open_mouth(image: np.ndarray, crop: np.ndarray, before: Lips, after: Li
     if own is None:
         return KeptMouth(image, carried_opening(opening_mask(crop.shape[:2], before, iod), maps[0], maps[1], iod),
                          None, None)
-    image, kept = keep_own_teeth(image, crop, before, after, jaw, iod)
+    image, kept = keep_own_teeth(image, crop, before, after, jaw, own, iod)
     # The lower teeth's edge is where the old opening was split between skull and jaw, moved with the chin: a
     # dropped jaw's tongue lies behind them, not on the lower lip below them (there it left a black hole).
     middle = len(before.upper) // 2
