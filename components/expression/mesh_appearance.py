@@ -172,26 +172,6 @@ def _near_gap(box: MouthBox, edges: tuple[float, ...], width_iod: float,
     return (near * (np.array(depths) if depths else 1.0)).max(-1)
 
 
-# Each upper tooth further round the arch is set further back and turned from the light, and the canines carry
-# more of the teeth's own tint (thicker dentine): a step at each gap, in brightness and in how much tint, central
-# to premolar (grey teeth stay grey). With one smooth fall-off towards the corners, painted teeth read as a row of
-# even white blocks.
-UPPER_TOOTH_LIGHT = (1.0, 0.95, 0.9, 0.86)
-UPPER_TOOTH_TINT = (0.0, 0.0, 0.6, 0.8)  # the teeth's own tint, this much again
-
-
-def _tooth_tone(box: MouthBox, teeth_colour: np.ndarray) -> np.ndarray:
-    """(h, w, 3) factors for the upper tooth at each pixel, changing over a gap's width."""
-    tint = teeth_colour / max(float(teeth_colour.mean()), 1.0) - 1.0
-    tones = [light * (1.0 + extra * tint) for light, extra in zip(UPPER_TOOTH_LIGHT, UPPER_TOOTH_TINT)]
-    tone = np.broadcast_to(tones[0].astype(np.float32), box.offset.shape + (3,)).copy()
-    soft = max(0.5, 0.006 * box.iod)
-    for edge, before, after in zip(UPPER_TOOTH_EDGES_IOD[1:], tones, tones[1:]):
-        past = 1.0 / (1.0 + np.exp(-(np.abs(box.offset) - edge * box.iod) / soft))
-        tone += past[..., None] * (after - before)
-    return tone
-
-
 def _painted_interior(box: MouthBox, lip: np.ndarray, teeth_colour: np.ndarray, feather: float) -> np.ndarray:
     """The colour of every pixel of the opening: a cavity in the lip's hue, darkest furthest back, the
     teeth in the face's light (shaded towards the corners and under the upper lip), the tongue."""
@@ -207,7 +187,7 @@ def _painted_interior(box: MouthBox, lip: np.ndarray, teeth_colour: np.ndarray, 
     # (least between the two central incisors, which meet flat).
     upper_gaps = 1.0 - 0.14 * _near_gap(box, UPPER_TOOTH_EDGES_IOD, 0.018, (0.4, 1.0, 1.0, 1.0))[..., None]
     lower_gaps = 1.0 - 0.1 * _near_gap(box, LOWER_TOOTH_EDGES_IOD, 0.014)[..., None]
-    upper_colour = teeth_colour * shade * upper_gaps * _tooth_tone(box, teeth_colour) * (0.8 + 0.2 * under_lip[..., None])
+    upper_colour = teeth_colour * shade * upper_gaps * (0.8 + 0.2 * under_lip[..., None])
     lower_colour = teeth_colour * shade * lower_gaps * 0.85  # behind the upper teeth: less light
     colour = colour * (1 - upper[..., None]) + upper_colour * upper[..., None]
     return colour * (1 - lower[..., None]) + lower_colour * lower[..., None]
