@@ -29,9 +29,10 @@ class ExpressionParams(StageParams):
     max_identities: int | None = Field(None, ge=1, description="use at most this many identities")
     strength: float = Field(1.0, ge=0.0, le=3.0, description="warp editors: scale of every AU move and layer")
     appearance: bool = Field(True, description="warp editors: add appearance (folds; au_warp: drawn furrows)")
-    nose_wrinkles: str = Field("emopy", description="mesh_warp: where AU9's fine creases come from: emopy (ratio "
-                               "images of the CK+ disgust frames in the EmoPy package), none, or a folder (path or "
-                               "s3:// prefix) of <name>_neutral.png / <name>_apex.png pairs, one person each")
+    nose_wrinkles: str = Field("emopy", description="warp editors: where AU9's fine creases come from: emopy (ratio "
+                               "images of the CK+ disgust frames in the EmoPy package), none (au_warp draws them), "
+                               "or a folder (path or s3:// prefix) of <name>_neutral.png / <name>_apex.png pairs, "
+                               "one person each")
     checkpoint: str | None = Field(None, description="ganmut: generator checkpoint path/URI")
     checkpoint_sha256: str | None = Field(None, description="expected sha256 of the checkpoint")
     batch_size: int = Field(16, ge=1, le=512, description="ganmut: faces per forward pass")
