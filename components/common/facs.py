@@ -30,7 +30,9 @@ PROTOTYPES: dict[str, dict[int, float]] = {
 # PROTOTYPES[e] and these per identity and repeat.
 VARIANTS: dict[str, tuple[dict[int, float], ...]] = {
     "happy": ({6: 0.8, 12: 1.0},),  # 6+12: the smile with the lips closed
-    "disgust": ({9: 1.0, 15: 0.4, 17: 0.6},),  # 9+17 (with 15): nose wrinkled over a raised chin, lips closed
+    # 9+10+17 (EMFACS 9+17 and 10+17): nose wrinkled, the closed lips pushed up by a raised chin, as CK+'s disgust
+    # apexes show them; with AU9's ratio images it reads as disgust on more real and GAN faces than 9+15+17
+    "disgust": ({9: 1.0, 10: 0.4, 17: 0.8},),
     "anger": ({4: 1.0, 5: 0.7, 7: 1.0, 17: 0.6, 23: 1.0, 24: 1.0},),  # 4+5+7+17+23+24: lips pressed together
 }
 # Emotions whose prototype moves one side of the face only (the subject's side).
