@@ -476,6 +476,34 @@ def test_widened_eyes_uncover_white_around_an_iris_that_stays_where_it_was(edito
         assert after[uncovered].mean() > before[middle].mean() + 70
 
 
+def test_the_uncovered_white_has_the_faces_near_white_tint_not_the_lids_pink(editor, grace_hopper_path):
+    # What Grace Hopper's narrow eyes show of their white is pink with the lids' shade; painted over a raised
+    # lid's band it was a red eyeball (R / B 2.4 and 3.2 here, her teeth's tint 1.4). Now it has her teeth's tint
+    # at the same lightness.
+    from components.expression.mesh_appearance import cheek_skin, near_white_tint
+    from components.expression.mesh_eyes import LUMA, in_tint_of
+
+    photo = cv2.cvtColor(cv2.imread(str(grace_hopper_path)), cv2.COLOR_BGR2RGB)
+    crop, landmarks = _aligned(photo, 256)
+    prepared = editor.prepare(crop, landmarks)
+    mesh = prepared.frame.mesh[:, :2]
+    edit = editor.edit(prepared, crop, {5: 1.0})
+    edited = mesh + displacement(prepared.frame, editor.model, {5: CALIBRATION})
+    tint = near_white_tint(cheek_skin(crop, mesh))
+    for upper, lower, iris in ((RIGHT_UPPER_LID, RIGHT_LOWER_LID, RIGHT_IRIS), (LEFT_UPPER_LID, LEFT_LOWER_LID, LEFT_IRIS)):
+        was_open, is_open = (cv2.fillPoly(np.zeros(crop.shape[:2], np.uint8),
+                                          [np.round(opening(m, upper, lower)).astype(np.int32)], 1) > 0
+                             for m in (mesh, edited))
+        centre, radius = mesh[iris[0]], np.linalg.norm(mesh[list(iris[1:])] - mesh[iris[0]], axis=1).mean()
+        ys, xs = np.mgrid[0:crop.shape[0], 0:crop.shape[1]]
+        white = is_open & ~was_open & (np.hypot(xs - centre[0], ys - centre[1]) > 1.3 * radius)
+        assert white.sum() > 10
+        painted = np.median(edit.image[white].astype(float), axis=0)
+        assert painted[0] / painted[2] == pytest.approx(tint[0] / tint[2], rel=0.06)
+    colour = np.array([180.0, 120.0, 140.0])
+    assert in_tint_of(colour, tint) @ LUMA == pytest.approx(colour @ LUMA)  # the lightness a grey image sees
+
+
 def test_folds_are_shaded_on_the_face_not_on_the_background_beside_it(editor, face):
     # The warp's band between the face's outline and its fixed ring holds background, hair and ears;
     # folds shaded there were grey smudges beside the jaw on a light background.

@@ -223,18 +223,28 @@ def _tongue(box: MouthBox) -> tuple[np.ndarray, np.ndarray]:
 TEETH_SKIN_RATIO = 140.0
 
 
-def teeth_colour(crop: np.ndarray, src: np.ndarray) -> np.ndarray:
-    """`teeth_for_skin` of the skin at the mesh's cheek points."""
+def cheek_skin(crop: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """The skin's colour at the mesh's cheek points (median)."""
     h, w = crop.shape[:2]
     pts = np.clip(np.round(src[list(CHEEKS)]).astype(int), 0, [w - 1, h - 1])
-    return teeth_for_skin(np.median(crop[pts[:, 1], pts[:, 0]].astype(np.float32), axis=0))
+    return np.median(crop[pts[:, 1], pts[:, 0]].astype(np.float32), axis=0)
+
+
+def teeth_colour(crop: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """`teeth_for_skin` of the skin at the mesh's cheek points."""
+    return teeth_for_skin(cheek_skin(crop, src))
+
+
+def near_white_tint(skin: np.ndarray) -> np.ndarray:
+    """Per channel (mean 1): the cast of near-white things (teeth, the eye's white) in this face's light, a
+    third of the skin's tint (grey stays grey)."""
+    return 1.0 + 0.35 * (skin / max(float(skin.mean()), 1.0) - 1.0)
 
 
 def teeth_for_skin(skin: np.ndarray) -> np.ndarray:
-    """Near white in the face's own light and colour cast: a third of the skin's tint (grey stays grey)."""
+    """Near white in the face's own light and colour cast (`near_white_tint`)."""
     brightness = float(np.clip(skin.mean() / TEETH_SKIN_RATIO, 0.35, 1.2))
-    tint = 1.0 + 0.35 * (skin / max(float(skin.mean()), 1.0) - 1.0)
-    return np.minimum(225.0 * brightness * tint, 252.0)
+    return np.minimum(225.0 * brightness * near_white_tint(skin), 252.0)
 
 
 def own_teeth_colour(crop: np.ndarray, lips: Lips, skin_teeth: np.ndarray, iod: float) -> np.ndarray | None:

@@ -15,7 +15,7 @@ import numpy as np
 from components.common.face_mesh import (LEFT_IRIS, LEFT_LOWER_LID, LEFT_UPPER_LID, RIGHT_IRIS, RIGHT_LOWER_LID,
                                          RIGHT_UPPER_LID)
 
-from .mesh_appearance import box_around, closed_outline, polygon_mask, teeth_colour
+from .mesh_appearance import box_around, cheek_skin, closed_outline, near_white_tint, polygon_mask, teeth_for_skin
 
 EYES = ((RIGHT_UPPER_LID, RIGHT_LOWER_LID, RIGHT_IRIS), (LEFT_UPPER_LID, LEFT_LOWER_LID, LEFT_IRIS))
 LASH_IOD = 0.03  # the lid margin and its lashes: never copied into the opening as if it were eyeball
@@ -81,23 +81,39 @@ def _keep_eyeball(image: np.ndarray, crop: np.ndarray, src: np.ndarray, dst: np.
     return out
 
 
+# What a neutral eye shows of its white is small and mostly in the lids' shade: its colour carries the lids'
+# and the lid margin's pink, and painted over a raised lid's whole band it read as a mauve eyeball (grey, once
+# its colour was taken out, beside warm skin). It takes the tint of the face's near white instead (as its
+# teeth do: a third of the skin's), at the lightness measured (a whiter white cost fear and surprise on the classifiers,
+# README "mesh_warp"), so no grey image and no grey classifier sees the change.
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # RGB to grey, as OpenCV and the classifiers weigh it
+
+
+def in_tint_of(rgb: np.ndarray, tint: np.ndarray) -> np.ndarray:
+    """`rgb`'s lightness (grey) in the hue and saturation of `tint` (per channel factors)."""
+    return tint * float(rgb @ LUMA) / max(float(tint @ LUMA), 1.0)
+
+
 def _painted_eyeball(source: np.ndarray, visible: np.ndarray, xs: np.ndarray, ys: np.ndarray, crop: np.ndarray,
                      src: np.ndarray, dst: np.ndarray, eye: tuple[tuple[int, ...], ...], iod: float) -> np.ndarray:
-    """The eyeball as a whole: sclera and iris in the colours visible before the edit, the white
-    darker towards the corners (a sphere) and in the upper lid's shadow, the iris with a darker rim.
-    Where too little of either is visible to measure, the face's near white (its teeth's) stands in."""
+    """The eyeball as a whole: sclera and iris in the colours visible before the edit (the white in the
+    tint of the face's near white, `in_tint_of`), the white darker towards the corners (a sphere) and in
+    the upper lid's shadow, the iris with a darker rim. Where too little of either is visible to measure,
+    the face's near white (its teeth's) stands in."""
     upper, _, iris = eye
     centre = src[iris[0]]
     radius = float(np.linalg.norm(src[list(iris[1:])] - centre, axis=1).mean())
     distance = np.hypot(xs - centre[0], ys - centre[1])
     iris_pixels = source[visible & (distance < 0.8 * radius)]
     sclera_pixels = source[visible & (distance > 1.2 * radius)]
+    skin = cheek_skin(crop, src)
+    near_white = teeth_for_skin(skin)
     if len(sclera_pixels) >= 3:  # the lit half: the rest is lid shadow and corner
         luma = sclera_pixels.mean(1)
-        sclera_colour = np.median(sclera_pixels[luma >= np.median(luma)], axis=0)
+        sclera_colour = in_tint_of(np.median(sclera_pixels[luma >= np.median(luma)], axis=0), near_white_tint(skin))
     else:
-        sclera_colour = teeth_colour(crop, src)
-    iris_colour = np.median(iris_pixels, axis=0) if len(iris_pixels) >= 3 else 0.35 * teeth_colour(crop, src)
+        sclera_colour = near_white
+    iris_colour = np.median(iris_pixels, axis=0) if len(iris_pixels) >= 3 else 0.35 * near_white
     a, b = dst[upper[0]], dst[upper[-1]]
     across = np.clip(np.abs(xs - (a[0] + b[0]) / 2) / max(abs(b[0] - a[0]) / 2, 1.0), 0.0, 1.0)
     lid = dst[list(upper)]
