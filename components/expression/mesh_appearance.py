@@ -496,11 +496,25 @@ def fold_shading(image: np.ndarray, ratio: np.ndarray, iod: float, strength: flo
     return np.clip(image.astype(np.float32) * (1.0 - shade[..., None]) + 0.5, 0, 255).astype(np.uint8)
 
 
-def lay_ratio(image: np.ndarray, ratio: np.ndarray, strength: float) -> np.ndarray:
-    """`image` (uint8, RGB or grey) times the ratio raised to `strength`: each channel alike, so hue is kept."""
-    if strength <= 0:
+def lay_ratio(image: np.ndarray, ratio: np.ndarray, strength: float | np.ndarray) -> np.ndarray:
+    """`image` (uint8, RGB or grey) times the ratio raised to `strength` (one value, or one per pixel): each
+    channel alike, so hue is kept."""
+    if np.max(strength) <= 0:
         return image
     gain = np.power(ratio, strength, dtype=np.float32)
     if image.ndim == 3:
         gain = gain[..., None]
     return np.clip(image.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
+
+
+# AU1 raises the inner brows and lines the middle of the forehead, AU2 the outer brows and its sides: a
+# forehead exemplar is raised to AU1's intensity within CENTRAL_IOD of the midline, to AU2's beyond SIDES_IOD.
+CENTRAL_IOD, SIDES_IOD = 0.25, 0.5
+
+
+def forehead_strength(midline: float, iod: float, width: int, aus: dict[int, float]) -> np.ndarray:
+    """(1, width): the power each column of a forehead ratio image is raised to, from AU1 and AU2 (`midline`:
+    the face's middle, x in pixels)."""
+    across = np.abs(np.arange(width, dtype=np.float32) - midline) / iod
+    central = np.clip((SIDES_IOD - across) / (SIDES_IOD - CENTRAL_IOD), 0.0, 1.0)
+    return (aus.get(1, 0.0) * central + aus.get(2, 0.0) * (1.0 - central))[None, :]

