@@ -244,22 +244,3 @@ def test_forehead_lines_follow_au1_in_the_middle_and_au2_at_the_sides(hopper_cro
     middle, sides = across < 0.2, across > 0.55
     assert changed["AU1"][forehead][:, middle].mean() > 0.5 and changed["AU1"][forehead][:, sides].max() == 0
     assert changed["AU2"][forehead][:, sides].mean() > 0.05 and changed["AU2"][forehead][:, middle].max() == 0
-
-
-def test_au_warp_lays_forehead_lines_instead_of_drawing_them(hopper_crop):
-    from components.expression.editors import AUWarp
-    from components.expression.params import ExpressionParams
-
-    landmarks = detect_on_aligned(hopper_crop)
-    lined, drawn, bare = (AUWarp(ExpressionParams(editor="au_warp", forehead_wrinkles=source, appearance=look))
-                          for source, look in (("ravdess", True), ("none", True), ("none", False)))
-    target = [emotion_target("surprise", 1.0)]
-    images = [editor.edit_batch([hopper_crop], [landmarks], target)[0].image.astype(np.float32).mean(2)
-              for editor in (lined, drawn, bare)]
-    mesh = detect_mesh(hopper_crop)[:, :2]
-    forehead = slice(int(mesh[10, 1]), int(mesh[list((70, 300)), 1].min()))
-
-    def lines(image: np.ndarray) -> np.ndarray:  # what the appearance adds to the bare warp there
-        return np.abs(image - images[2])[forehead]
-    assert lines(images[0]).mean() > 0.3 and lines(images[1]).mean() > 0.3
-    assert np.abs(images[0] - images[1])[forehead].mean() > 0.3  # the real lines, not the drawn ones

@@ -20,8 +20,8 @@ import numpy as np
 from components.common.landmarks import (INNER_LIP_PAIRS, INNER_LIPS, INNER_LOWER_LIP, INNER_UPPER_LIP, OUTER_LIPS,
                                         eye_centres)
 
-from .mesh_appearance import (Lips, Mouth, forehead_strength, keep_open_mouth, lay_ratio, paint_opening, pixels_between,
-                              smooth_noise, teeth_for_skin)
+from .mesh_appearance import (Lips, Mouth, keep_open_mouth, lay_ratio, paint_opening, pixels_between, smooth_noise,
+                              teeth_for_skin)
 
 # AU -> {landmark index: (dx outwards, dy down)} at intensity 1, in IOD units.
 AU_MOVES: dict[int, dict[int, tuple[float, float]]] = {
@@ -272,7 +272,7 @@ def _blob(layer: np.ndarray, centre: np.ndarray, axes: tuple[float, float], valu
 
 
 def _upper_face_marks(layer: np.ndarray, p: np.ndarray, a, midline: float, iod: float, w: float, scale: int,
-                      rng: np.random.Generator, drawn_nose: bool = True, drawn_forehead: bool = True) -> None:
+                      rng: np.random.Generator, drawn_nose: bool = True) -> None:
     """Brow, forehead, nose-bridge, cheek and lid marks (AU1, 2, 4, 6, 7, 9, 12)."""
     if a(4):  # glabellar furrows, and the shadow of lowered brows on the lids
         for dx in (-0.07, 0.07):
@@ -284,16 +284,15 @@ def _upper_face_marks(layer: np.ndarray, p: np.ndarray, a, midline: float, iod: 
         _stroke(layer, p[17:22] + [0, 0.09 * iod], -0.18 * lowered, 2 * w, scale)
         _stroke(layer, p[22:27] + [0, 0.09 * iod], -0.18 * lowered, 2 * w, scale)
     if a(1) or a(2):  # horizontal forehead lines, central for AU1, lateral for AU2: this face's own number
-        # (2 to 4), spacing, and breaks (a line's lateral parts are missing on some faces); drawn or not, they
-        # take their draws, so that the nose's strokes stay where they were
+        # (2 to 4), spacing, and breaks (a line's lateral parts are missing on some faces)
         for rise in np.cumsum(rng.uniform(0.1, 0.18, rng.integers(2, 5))) + 0.08:
             wave = rng.normal(0.0, 0.012, (10, 1)) * iod * np.array([[0.0, 1.0]])
             brow = np.vstack([p[17:22], p[22:27]]) - [0, rise * iod] + wave
             centre_part, lateral = brow[2:8], np.vstack([brow[:3], brow[7:]])
-            parts = [(centre_part, -0.14 * a(1))] + [(part, -0.12 * a(2)) for part in (lateral[:3], lateral[3:])
-                                                      if rng.random() < 0.75]
-            for part, value in parts if drawn_forehead else ():
-                _stroke(layer, part, value, w, scale)
+            _stroke(layer, centre_part, -0.14 * a(1), w, scale)
+            for part in (lateral[:3], lateral[3:]):
+                if rng.random() < 0.75:
+                    _stroke(layer, part, -0.12 * a(2), w, scale)
     if a(9) and drawn_nose:  # short transverse wrinkles where the nose root bunches, thin and bent at the midline, each its
         # own length and tilt (three wide strokes across the middle of the bridge, 30 % darker at full AU9,
         # blurred into a brown smear across the nose)
@@ -352,11 +351,11 @@ def face_seed(points: np.ndarray) -> int:
 
 
 def appearance_layer(points: np.ndarray, aus: dict[int, float], size: int, seed: int = 0,
-                     drawn_nose: bool = True, drawn_forehead: bool = True) -> np.ndarray:
+                     drawn_nose: bool = True) -> np.ndarray:
     """A luminance gain map (0 = unchanged, -0.3 = 30 % darker) for the AUs, drawn at the landmarks.
     Creases are this face's own (`seed`): unevenly spaced, a little wavy, deeper in places and fading in
-    others, never a set of evenly spaced parallel stripes. `drawn_nose` / `drawn_forehead` False leave out
-    AU9's nose-root strokes / AU1's and AU2's forehead lines (real faces' ratio images bring them)."""
+    others, never a set of evenly spaced parallel stripes. `drawn_nose` False leaves out AU9's nose-root
+    strokes (a real face's ratio image brings them)."""
     scale = 2
     layer = np.zeros((size * scale, size * scale), np.float32)
     midline, iod = face_frame(points)
@@ -364,8 +363,7 @@ def appearance_layer(points: np.ndarray, aus: dict[int, float], size: int, seed:
     def a(au):
         return float(aus.get(au, 0.0))
 
-    _upper_face_marks(layer, points, a, midline, iod, 0.035 * iod, scale, np.random.default_rng(seed), drawn_nose,
-                      drawn_forehead)
+    _upper_face_marks(layer, points, a, midline, iod, 0.035 * iod, scale, np.random.default_rng(seed), drawn_nose)
     _lower_face_marks(layer, points, a, iod, 0.035 * iod, scale)
     layer = cv2.GaussianBlur(layer, (0, 0), max(0.8, 0.03 * iod * scale))
     feature = 0.12 * iod * scale  # a crease's depth changes over about this length
@@ -391,13 +389,10 @@ class AUWarpEditor:
         self.appearance = appearance
 
     def edit(self, crop: np.ndarray, landmarks: np.ndarray, aus: dict[int, float], side: str | None = None,
-             nose_wrinkles: np.ndarray | None = None, forehead_wrinkles: np.ndarray | None = None) -> Edit:
-        """`nose_wrinkles`, `forehead_wrinkles`: real faces' AU9 and AU1/AU2 ratio images laid onto this crop
-        (`mesh_ratio.lay_on_crop`). The warp carries them like the skin, and they replace the drawn nose-root
-        strokes and forehead lines; without them those are drawn."""
-        real = {au: aus.get(au, 0.0) * self.strength for au in (1, 2, 9)}
-        nose = nose_wrinkles is not None and real[9] > 0
-        forehead = forehead_wrinkles is not None and max(real[1], real[2]) > 0
+             nose_wrinkles: np.ndarray | None = None) -> Edit:
+        """`nose_wrinkles`: a real face's AU9 ratio image laid onto this crop (`mesh_ratio.lay_on_crop`). The
+        warp carries it like the skin, and it replaces the drawn nose-root strokes; without it they are drawn."""
+        wrinkling = aus.get(9, 0.0) * self.strength if nose_wrinkles is not None else 0.0
         aus = {au: v * self.strength * CALIBRATION * AU_GAIN.get(au, 1.0) for au, v in aus.items() if v > 0}
         if not aus:
             return Edit(crop.copy(), landmarks.copy())
@@ -405,21 +400,14 @@ class AUWarpEditor:
         maps = warp_maps(crop.shape[0], landmarks, moved)
         out = paint_mouth(remap(crop, maps), crop, landmarks, moved, maps)
         if self.appearance:
-            layer = appearance_layer(moved, aus, crop.shape[0], face_seed(landmarks), drawn_nose=not nose,
-                                     drawn_forehead=not forehead)
+            layer = appearance_layer(moved, aus, crop.shape[0], face_seed(landmarks), drawn_nose=wrinkling <= 0)
             if side:  # texture only on the moving half, faded across the midline
                 midline, iod = face_frame(moved)
                 x = np.arange(crop.shape[1], dtype=np.float32) - midline
                 layer = layer * np.clip(0.5 + image_side(side) * x / (0.2 * iod), 0.0, 1.0)[None, :]
             out = apply_luminance(out, layer)
-            if nose:
-                out = lay_ratio(out, _carried(nose_wrinkles, maps), real[9])
-            if forehead:
-                midline, iod = face_frame(landmarks)
-                out = lay_ratio(out, _carried(forehead_wrinkles, maps), forehead_strength(midline, iod, out.shape[1], real))
+            if wrinkling > 0:
+                carried = cv2.remap(nose_wrinkles, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                    borderValue=1.0)
+                out = lay_ratio(out, carried, wrinkling)
         return Edit(out, moved)
-
-
-def _carried(laid: np.ndarray, maps: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """A ratio image laid onto the unedited crop, where the warp takes the skin under it."""
-    return cv2.remap(laid, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)

@@ -33,10 +33,10 @@ class ExpressionParams(StageParams):
                                "images of the CK+ disgust frames in the EmoPy package), none (au_warp draws them), "
                                "or a folder (path or s3:// prefix) of <name>_neutral.png / <name>_apex.png pairs, "
                                "one person each")
-    forehead_wrinkles: str = Field("ravdess", description="warp editors: where AU1/AU2's forehead lines come from: "
-                                   "ravdess (a ratio image of a RAVDESS clip in the pyfame package), none (au_warp "
-                                   "draws them), or a folder (path or s3:// prefix) of <name>_neutral.png / "
-                                   "<name>_apex.png pairs")
+    forehead_wrinkles: str = Field("ravdess", description="mesh_warp: where AU1/AU2's forehead lines come from: "
+                                   "ravdess (a ratio image of a RAVDESS clip in the pyfame package), none, or a "
+                                   "folder (path or s3:// prefix) of <name>_neutral.png / <name>_apex.png pairs "
+                                   "(au_warp draws its own)")
     checkpoint: str | None = Field(None, description="ganmut: generator checkpoint path/URI")
     checkpoint_sha256: str | None = Field(None, description="expected sha256 of the checkpoint")
     batch_size: int = Field(16, ge=1, le=512, description="ganmut: faces per forward pass")
