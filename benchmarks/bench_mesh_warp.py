@@ -26,14 +26,16 @@ def main() -> None:
     from components.common.faces import FaceDetector, align
     from components.common.landmarks import detect_on_aligned
     from components.expression.au_warp import AUWarpEditor
-    from components.expression.mesh_ratio import load_nose_wrinkles
+    from components.expression.mesh_ratio import load_forehead_wrinkles, load_nose_wrinkles
     from components.expression.mesh_warp import MeshWarpEditor
     from components.expression.targets import emotion_target
 
     frame = data.astronaut()
     (faces,) = FaceDetector().detect([frame])
     targets = [emotion_target(e, 1.0).aus for e in EMOTIONS]
-    mesh_editor, old_editor = MeshWarpEditor(nose_wrinkles=load_nose_wrinkles("emopy")), AUWarpEditor()
+    mesh_editor = MeshWarpEditor(nose_wrinkles=load_nose_wrinkles("emopy"),  # the stage's defaults
+                                 forehead_wrinkles=load_forehead_wrinkles("ravdess"))
+    old_editor = AUWarpEditor()
     results = {"cpu_threads": os.cpu_count()}
     for size in args.sizes:
         crop = align(frame, faces[0].landmarks, size).crop

@@ -4,6 +4,7 @@ face. Used by the warp itself and by anything laid onto a face in another face's
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -87,17 +88,31 @@ def warp_grid(ring: np.ndarray, shape: tuple[int, int], across: int = 96) -> War
     return WarpGrid((x0, y0, x1, y1), np.stack([gx.ravel(), gy.ravel()], 1), (len(ys), len(xs)), fine_x, fine_y)
 
 
-def backward_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int],
-                 grid: WarpGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+class GridOnMesh(NamedTuple):
+    """A warp grid's nodes located in the Delaunay triangles of the points they are drawn over (`dst`)."""
+    tri: Delaunay
+    simplex: np.ndarray
+    vertices: np.ndarray
+    weights: np.ndarray
+
+
+def grid_on_mesh(dst: np.ndarray, grid: WarpGrid) -> GridOnMesh:
+    """The search costs most of a map: done once, it serves every map drawn over the same points."""
+    tri = triangulate(dst)
+    simplex = tri.find_simplex(grid.points)
+    return GridOnMesh(tri, simplex, *_barycentric(tri, simplex, grid.points))
+
+
+def backward_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int], grid: WarpGrid,
+                 located: GridOnMesh | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """cv2.remap maps (output pixel -> source pixel) that move dst points onto src points,
     piecewise-affine over the Delaunay triangulation of dst, evaluated on the grid and interpolated
     in between; identity outside the grid's box. Also returns the triangle area ratio per pixel
-    (destination / source area: < 1 where the skin is compressed)."""
+    (destination / source area: < 1 where the skin is compressed). `located`: `grid_on_mesh(dst, grid)`,
+    if already at hand."""
     h, w = shape
     x0, y0, x1, y1 = grid.box
-    tri = triangulate(dst)
-    simplex = tri.find_simplex(grid.points)  # the search costs most of an edit: once, for both uses
-    vertices, weights = _barycentric(tri, simplex, grid.points)
+    tri, simplex, vertices, weights = located or grid_on_mesh(dst, grid)
     inside = simplex >= 0
     mapped = np.where(inside[:, None], np.einsum("ni,nij->nj", weights, src[vertices]), grid.points)
     area_src = np.abs(signed_areas(src[tri.simplices]))

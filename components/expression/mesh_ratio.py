@@ -16,6 +16,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 from pathlib import Path
 
 import cv2
@@ -29,7 +30,7 @@ from components.common.imageio import ImageError, read_image
 
 from .mesh_appearance import box_around, closed_outline
 from .mesh_fields import outline_moved
-from .mesh_maps import backward_map, warp_grid, warp_ring
+from .mesh_maps import GridOnMesh, WarpGrid, backward_map, grid_on_mesh, warp_grid, warp_ring
 
 DETAIL_IOD = 0.006  # both frames are softened this much before dividing: sensor noise is not a wrinkle
 SLOW_IOD = 0.25  # the part of the ratio smoother than this is light and pose, not skin
@@ -56,12 +57,25 @@ class RatioImage:
     region: str = "skin"  # where on a face it is kept (REGIONS): "skin" or "forehead"
 
 
-def _warp(ratio: np.ndarray, from_mesh: np.ndarray, to_mesh: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """`ratio` (or a grey frame), drawn in `from_mesh`'s geometry, redrawn in `to_mesh`'s as an image of `shape`
-    (1 where nothing of it lands)."""
+class MapTarget(NamedTuple):
+    """A mesh as the target of maps from other meshes: its points with their ring, and the map's grid located
+    among them (once, however many images are mapped onto it)."""
+    points: np.ndarray
+    grid: WarpGrid
+    located: GridOnMesh
+
+
+def map_target(mesh: np.ndarray, shape: tuple[int, int]) -> MapTarget:
+    points = np.vstack([mesh[:, :2], warp_ring(mesh, shape)])
+    grid = warp_grid(points, shape, across=MAP_NODES_ACROSS)
+    return MapTarget(points, grid, grid_on_mesh(points, grid))
+
+
+def _warp(ratio: np.ndarray, from_mesh: np.ndarray, target: MapTarget, shape: tuple[int, int]) -> np.ndarray:
+    """`ratio` (or a grey frame), drawn in `from_mesh`'s geometry, redrawn in the target mesh's as an image of
+    `shape` (1 where nothing of it lands)."""
     src = np.vstack([from_mesh[:, :2], warp_ring(from_mesh, shape)])
-    dst = np.vstack([to_mesh[:, :2], warp_ring(to_mesh, shape)])
-    map_x, map_y, _ = backward_map(src, dst, shape, warp_grid(dst, shape, across=MAP_NODES_ACROSS))
+    map_x, map_y, _ = backward_map(src, target.points, shape, target.grid, target.located)
     return cv2.remap(ratio, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
 
 
@@ -124,7 +138,7 @@ def ratio_image(name: str, neutral: np.ndarray, apex: np.ndarray, region: str = 
     def grey(image: np.ndarray) -> np.ndarray:
         return cv2.GaussianBlur(_rgb(image).mean(2, dtype=np.float32), (0, 0), DETAIL_IOD * iod) + DARK_FLOOR
 
-    neutral_there = _warp(grey(neutral), neutral_mesh, apex_mesh, shape)
+    neutral_there = _warp(grey(neutral), neutral_mesh, map_target(apex_mesh, shape), shape)
     ratio = np.clip(grey(apex) / neutral_there, *RATIO_RANGE)
     ratio /= np.clip(cv2.GaussianBlur(ratio, (0, 0), SLOW_IOD * iod), 0.7, 1.4)
     ratio = 1.0 + (ratio - 1.0) * REGIONS[region](shape, apex_mesh, iod)
@@ -138,17 +152,22 @@ def _rgb(image: np.ndarray) -> np.ndarray:
 
 
 def lay_on_crop(crop: np.ndarray, *exemplar_sets: tuple[RatioImage, ...]) -> tuple[np.ndarray | None, ...]:
-    """Each set's exemplar (`pick`) laid onto the face in `crop`, for an editor that has no mesh of its own: the
-    mesh is found once. None for an empty set, and for every set where no mesh is found (that face's edits go
-    without)."""
+    """`lay_on_face` for an editor that has no mesh of its own: the mesh is found here. Every set gets None
+    where no mesh is found (that face's edits go without)."""
     try:
         mesh = detect_mesh(_rgb(crop)) if any(exemplar_sets) else None
     except MeshError:
         mesh = None
     if mesh is None:
         return (None,) * len(exemplar_sets)
-    iod = inter_ocular(mesh[:, :2])
-    return tuple(on_face(pick(exemplars, crop), mesh, iod, crop.shape[:2]) if exemplars else None
+    return lay_on_face(crop, mesh, inter_ocular(mesh[:, :2]), *exemplar_sets)
+
+
+def lay_on_face(crop: np.ndarray, mesh: np.ndarray, iod: float,
+                *exemplar_sets: tuple[RatioImage, ...]) -> tuple[np.ndarray | None, ...]:
+    """Each set's exemplar for this face (`pick`) laid onto it (`on_face`); None for an empty set."""
+    target = map_target(mesh, crop.shape[:2]) if any(exemplar_sets) else None
+    return tuple(on_face(pick(exemplars, crop), mesh, iod, crop.shape[:2], target) if exemplars else None
                  for exemplars in exemplar_sets)
 
 
@@ -157,13 +176,15 @@ def pick(exemplars: tuple[RatioImage, ...], crop: np.ndarray) -> RatioImage:
     return exemplars[zlib.crc32(np.ascontiguousarray(crop[::4, ::4]).tobytes()) % len(exemplars)]
 
 
-def on_face(exemplar: RatioImage, mesh: np.ndarray, iod: float, shape: tuple[int, int]) -> np.ndarray:
-    """The exemplar's ratio laid onto a face (its mesh, in a crop of `shape`): scaled to the face's size, then
-    mapped point to point. The warp that edits the face then carries it like the skin."""
+def on_face(exemplar: RatioImage, mesh: np.ndarray, iod: float, shape: tuple[int, int],
+            target: MapTarget | None = None) -> np.ndarray:
+    """The exemplar's ratio laid onto a face (its mesh, in a crop of `shape`; `target`: `map_target` of it, if
+    at hand): scaled to the face's size, then mapped point to point. The warp that edits the face then carries
+    it like the skin."""
     scale = iod / exemplar.iod
     size = (max(2, round(exemplar.ratio.shape[1] * scale)), max(2, round(exemplar.ratio.shape[0] * scale)))
     ratio = cv2.resize(exemplar.ratio, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    laid = _warp(ratio, exemplar.mesh * scale, mesh[:, :2], shape)
+    laid = _warp(ratio, exemplar.mesh * scale, target or map_target(mesh, shape), shape)
     # beyond the mesh the map is only interpolated (or, beyond the ring, the identity): whatever of the
     # exemplar's frame lies there is not this face's skin
     return 1.0 + (laid - 1.0) * REGIONS[exemplar.region](shape, mesh, iod)

@@ -29,7 +29,7 @@ from .mesh_hair import Fringe, find_fringe, keep_off_the_skin, lay_over
 from .mesh_maps import (WarpGrid, backward_map, image_corners, locate, signed_areas, triangulate, warp_grid,
                         warp_ring)
 from .mesh_model import MeshModel, load_mesh_model
-from .mesh_ratio import RatioImage, on_face, pick
+from .mesh_ratio import RatioImage, lay_on_face
 
 MAX_YAW = 30.0  # degrees: beyond this the frontal model's fields no longer fit the face
 # Intensity 1 of an AU, relative to the fields' own scale (model rows and hand tables): set by the
@@ -163,8 +163,7 @@ class MeshWarpEditor:
         tri = triangulate(src)
         frame = face_frame(mesh, landmarks, self.model)
         fringe = find_fringe(crop, mesh[:, :2], frame.iod)
-        nose, forehead = (on_face(pick(exemplars, crop), mesh, frame.iod, shape) if exemplars else None
-                          for exemplars in (self.nose_wrinkles, self.forehead_wrinkles))
+        nose, forehead = lay_on_face(crop, mesh, frame.iod, self.nose_wrinkles, self.forehead_wrinkles)
         return PreparedFace(frame, src, tri, unfoldable(src, frame.iod), fringe, nose, forehead,
                             locate(tri, landmarks), warp_grid(ring, shape), inside == 0)
 
