@@ -242,5 +242,5 @@ def test_forehead_lines_follow_au1_in_the_middle_and_au2_at_the_sides(hopper_cro
     forehead = slice(0, int(mesh[list((70, 300)), 1].min()))
     across = np.abs(np.arange(hopper_crop.shape[1]) - mesh[168, 0]) / iod
     middle, sides = across < 0.2, across > 0.55
-    assert changed["AU1"][forehead][:, middle].mean() > 0.5 and changed["AU1"][forehead][:, sides].max() == 0
+    assert changed["AU1"][forehead][:, middle].mean() > 0.2 and changed["AU1"][forehead][:, sides].max() == 0
     assert changed["AU2"][forehead][:, sides].mean() > 0.05 and changed["AU2"][forehead][:, middle].max() == 0

@@ -101,7 +101,7 @@ def skin_region(shape: tuple[int, int], mesh: np.ndarray, iod: float) -> np.ndar
 
 # The brows' upper edges, from the subject's right (image left) across the glabella to the left (MediaPipe).
 UPPER_BROWS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)
-ABOVE_BROWS_IOD = 0.06  # the brows move between the frames: their edges are not forehead lines
+ABOVE_BROWS_IOD = 0.1  # the brows move between the frames: their edges are not forehead lines
 
 
 def forehead_region(shape: tuple[int, int], mesh: np.ndarray, iod: float) -> np.ndarray:
