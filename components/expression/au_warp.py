@@ -20,8 +20,8 @@ import numpy as np
 from components.common.landmarks import (INNER_LIP_PAIRS, INNER_LIPS, INNER_LOWER_LIP, INNER_UPPER_LIP, OUTER_LIPS,
                                         eye_centres)
 
-from .mesh_appearance import (Lips, Mouth, keep_open_mouth, lay_ratio, paint_opening, pixels_between, smooth_noise,
-                              teeth_for_skin)
+from .mesh_appearance import (Lips, Mouth, carried_ratio, keep_open_mouth, lay_ratio, paint_opening, pixels_between,
+                              smooth_noise, teeth_for_skin)
 
 # AU -> {landmark index: (dx outwards, dy down)} at intensity 1, in IOD units.
 AU_MOVES: dict[int, dict[int, tuple[float, float]]] = {
@@ -407,7 +407,5 @@ class AUWarpEditor:
                 layer = layer * np.clip(0.5 + image_side(side) * x / (0.2 * iod), 0.0, 1.0)[None, :]
             out = apply_luminance(out, layer)
             if wrinkling > 0:
-                carried = cv2.remap(nose_wrinkles, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                                    borderValue=1.0)
-                out = lay_ratio(out, carried, wrinkling)
+                out = lay_ratio(out, carried_ratio(nose_wrinkles, *maps), wrinkling)
         return Edit(out, moved)

