@@ -244,3 +244,12 @@ def test_forehead_lines_follow_au1_in_the_middle_and_au2_at_the_sides(hopper_cro
     middle, sides = across < 0.2, across > 0.55
     assert changed["AU1"][forehead][:, middle].mean() > 0.2 and changed["AU1"][forehead][:, sides].max() == 0
     assert changed["AU2"][forehead][:, sides].mean() > 0.05 and changed["AU2"][forehead][:, middle].max() == 0
+
+
+def test_an_unreadable_or_short_clip_is_named(tmp_path):
+    from components.expression.mesh_ratio import _video_frame
+
+    broken = tmp_path / "clip.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    with pytest.raises(RatioImageError, match="clip.mp4: no frame 3"):
+        _video_frame(broken, 3)
