@@ -16,8 +16,8 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -79,24 +79,32 @@ def _warp(ratio: np.ndarray, from_mesh: np.ndarray, target: MapTarget, shape: tu
     return cv2.remap(ratio, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
 
 
-def skin_region(shape: tuple[int, int], mesh: np.ndarray, iod: float) -> np.ndarray:
-    """0-1: the face inside its outline, without the eyes' openings and the lips, with soft edges. Drawn where
+def _face_mask(shape: tuple[int, int], mesh: np.ndarray, iod: float, carve) -> np.ndarray:
+    """0-1: the face inside its outline, less what `carve(small, scale)` takes away, with soft edges. Drawn where
     the IOD is at most 64 px and scaled up: it is smooth, and this runs once per face at every size."""
     h, w = shape
     scale = min(1.0, 64.0 / iod)
     small = np.zeros((max(2, round(h * scale)), max(2, round(w * scale))), np.float32)
-
-    def fill(polygon: np.ndarray, value: float) -> None:
-        cv2.fillPoly(small, [np.round(polygon * scale).astype(np.int32)], value, cv2.LINE_AA)
-
-    fill(outline_moved(mesh, -INSIDE_OUTLINE_IOD * iod), 1.0)
-    for upper, lower in ((RIGHT_UPPER_LID, RIGHT_LOWER_LID), (LEFT_UPPER_LID, LEFT_LOWER_LID)):
-        eye = closed_outline(mesh[list(upper), :2], mesh[list(lower), :2])
-        centre = eye.mean(0)
-        fill(centre + OPENING_GROWN * (eye - centre), 0.0)
-    fill(closed_outline(mesh[list(OUTER_UPPER_LIP), :2], mesh[list(OUTER_LOWER_LIP), :2]), 0.0)
+    cv2.fillPoly(small, [np.round(outline_moved(mesh, -INSIDE_OUTLINE_IOD * iod) * scale).astype(np.int32)], 1.0,
+                 cv2.LINE_AA)
+    carve(small, scale)
     small = cv2.GaussianBlur(small, (0, 0), FEATHER_IOD * iod * scale)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def skin_region(shape: tuple[int, int], mesh: np.ndarray, iod: float) -> np.ndarray:
+    """0-1: the face inside its outline, without the eyes' openings and the lips, with soft edges."""
+    def carve(small: np.ndarray, scale: float) -> None:
+        openings = []
+        for upper, lower in ((RIGHT_UPPER_LID, RIGHT_LOWER_LID), (LEFT_UPPER_LID, LEFT_LOWER_LID)):
+            eye = closed_outline(mesh[list(upper), :2], mesh[list(lower), :2])
+            centre = eye.mean(0)
+            openings.append(centre + OPENING_GROWN * (eye - centre))
+        openings.append(closed_outline(mesh[list(OUTER_UPPER_LIP), :2], mesh[list(OUTER_LOWER_LIP), :2]))
+        for polygon in openings:
+            cv2.fillPoly(small, [np.round(polygon * scale).astype(np.int32)], 0.0, cv2.LINE_AA)
+
+    return _face_mask(shape, mesh, iod, carve)
 
 
 # The brows' upper edges, from the subject's right (image left) across the glabella to the left (MediaPipe).
@@ -105,19 +113,14 @@ ABOVE_BROWS_IOD = 0.1  # the brows move between the frames: their edges are not 
 
 
 def forehead_region(shape: tuple[int, int], mesh: np.ndarray, iod: float) -> np.ndarray:
-    """0-1: the face inside its outline and above the brows (between them too), with soft edges; drawn small,
-    as `skin_region` is."""
-    h, w = shape
-    scale = min(1.0, 64.0 / iod)
-    small = np.zeros((max(2, round(h * scale)), max(2, round(w * scale))), np.float32)
-    cv2.fillPoly(small, [np.round(outline_moved(mesh, -INSIDE_OUTLINE_IOD * iod) * scale).astype(np.int32)], 1.0,
-                 cv2.LINE_AA)
-    brows = mesh[list(UPPER_BROWS), :2] * scale
-    order = np.argsort(brows[:, 0])
-    top = np.interp(np.arange(small.shape[1]), brows[order, 0], brows[order, 1]) - ABOVE_BROWS_IOD * iod * scale
-    small *= np.arange(small.shape[0], dtype=np.float32)[:, None] < top[None]
-    small = cv2.GaussianBlur(small, (0, 0), FEATHER_IOD * iod * scale)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    """0-1: the face inside its outline and above the brows (between them too), with soft edges."""
+    def carve(small: np.ndarray, scale: float) -> None:
+        brows = mesh[list(UPPER_BROWS), :2] * scale
+        order = np.argsort(brows[:, 0])
+        top = np.interp(np.arange(small.shape[1]), brows[order, 0], brows[order, 1]) - ABOVE_BROWS_IOD * iod * scale
+        small *= np.arange(small.shape[0], dtype=np.float32)[:, None] < top[None]
+
+    return _face_mask(shape, mesh, iod, carve)
 
 
 REGIONS = {"skin": skin_region, "forehead": forehead_region}
