@@ -1,8 +1,12 @@
 """mesh_warp speed on this machine's CPU, mesh included: per face, the mesh, pose check and fits
-(`prepare`) run once and the six emotions are edited from it, as the expression stage does, with AU9's
-ratio images from EmoPy's frames (the stage's default; built once per process, not timed).
+(`prepare`) run once and the six emotions are edited from it, as the expression stage does, with the
+stage's default ratio images (AU9's and the forehead's; built once per process, not timed). One process.
 
-    .venv/bin/python benchmarks/bench_mesh_warp.py [--sizes 128 512] [--json out.json]
+Then the expression stage itself on the demo's 128 px GAN faces (`--stage-identities`, 0: skip), with one
+worker process and with one per usable core: edits/s over the stage's whole run but the editors' loading
+(landmarks, mesh, edits, PNG writing; refused faces count as time, not edits).
+
+    .venv/bin/python benchmarks/bench_mesh_warp.py [--sizes 128 512] [--stage-identities 256] [--json out.json]
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ EMOTIONS = ("happy", "sad", "surprise", "fear", "disgust", "anger")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 512])
+    parser.add_argument("--stage-identities", type=int, default=256)
     parser.add_argument("--json")
     args = parser.parse_args()
     from skimage import data
@@ -59,9 +64,37 @@ def main() -> None:
             "au_warp_edits_per_s": len(targets) / old_s,
         }
         print(size, {k: round(v, 1) for k, v in results[str(size)].items()})
+    if args.stage_identities:
+        results["stage_128"] = stage_speed(args.stage_identities)
+        print("stage 128", {k: round(v, 1) for k, v in results["stage_128"].items()})
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)
+
+
+def stage_speed(identities: int) -> dict:
+    import tempfile
+    from pathlib import Path
+
+    from components.common.cores import usable_cores
+    from components.common.manifest import read_stage_info
+    from components.expression.params import ExpressionParams
+    from components.expression.run import run as expression_run
+    from components.identity.params import IdentityParams
+    from components.identity.run import run as identity_run
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        ids = Path(tmp) / "ids"
+        identity_run(IdentityParams(count=identities, preview_seeds=0), ids)
+        for workers in sorted({1, usable_cores()}):
+            out = Path(tmp) / f"expression-{workers}"
+            counts = expression_run(ExpressionParams(emotions=list(EMOTIONS), intensity_min=1.0, intensity_max=1.0,
+                                                     sheet_identities=0, workers=workers), ids, out)
+            timings = read_stage_info(out)["timings_s"]
+            results[f"edits_per_s_{workers}_workers"] = counts["images"] / (timings["total"] - timings["load"])
+            results["edits"] = counts["images"]
+    return results
 
 
 if __name__ == "__main__":

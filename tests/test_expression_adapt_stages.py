@@ -9,6 +9,7 @@ from components.adapt.run import run as adapt_run
 from components.common.journal import JournalError
 from components.common.manifest import read_manifest, read_stage_info, write_manifest
 from components.expression import run as expression_module
+from components.expression.parallel import MIN_POOLED_IDENTITIES
 from components.expression.params import ExpressionParams
 from components.expression.run import run as expression_run
 from components.identity.params import IdentityParams
@@ -128,3 +129,40 @@ def test_adapt_stage(expressions, tmp_path):
 def test_adapt_refuses_a_dataset_without_expressions(identities, tmp_path):
     with pytest.raises(ValueError, match="not an expression dataset"):
         adapt_run(AdaptParams(), identities, tmp_path)
+
+
+def test_worker_processes_make_the_same_dataset_as_one_process(tmp_path):
+    ids = tmp_path / "ids"
+    identity_run(IdentityParams(count=10, seed_start=40, preview_seeds=0), ids)
+    rows = read_manifest(ids)
+    assert len(rows) >= MIN_POOLED_IDENTITIES  # enough for the pool to start
+    cv2.imwrite(str(ids / rows[0]["path"]), np.full((128, 128, 3), 90, np.uint8))  # flat grey: no face
+    (ids / rows[1]["path"]).write_bytes(b"truncated")
+    write_manifest(ids, rows)
+    made = {}
+    for workers in (1, 2):
+        params = ExpressionParams(emotions=["neutral", "happy", "fear"], sheet_identities=0, workers=workers)
+        counts = expression_run(params, ids, tmp_path / str(workers))
+        made[workers] = (counts, read_manifest(tmp_path / str(workers)),
+                         {p.name: p.read_bytes() for p in (tmp_path / str(workers) / "images").glob("*.png")})
+        timings = read_stage_info(tmp_path / str(workers))["timings_s"]
+        assert timings["edit"] > 0 and timings["landmarks"] > 0  # measured in the workers too
+    assert made[1] == made[2]
+    counts = made[2][0]
+    assert counts["rejected"]["landmarks_failed"] == 3 and counts["rejected"]["unreadable"] == 3
+    # how many processes edit is not part of what the stage makes: a resume may change it
+    again = expression_run(params.model_copy(update={"workers": 1}), ids, tmp_path / "2")
+    assert again["images"] == counts["images"]
+
+
+def test_usable_cores_follow_a_pods_cpu_limit(tmp_path):
+    from components.common.cores import usable_cores
+
+    cores = usable_cores(tmp_path / "absent")  # no cgroup v2 quota: the affinity
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("max 100000\n")
+    assert usable_cores(cpu_max) == cores
+    cpu_max.write_text("150000 100000\n")  # limits.cpu: 1.5
+    assert usable_cores(cpu_max) == min(cores, 2)
+    cpu_max.write_text("50000 100000\n")
+    assert usable_cores(cpu_max) == 1

@@ -11,7 +11,7 @@ import json
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, ClassVar, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -21,6 +21,12 @@ class StageParams(BaseModel):
     """Base for every stage's parameters: unknown keys are errors, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # Fields that say how a stage runs, not what it makes (e.g. its worker processes): a resume may change them.
+    not_in_output: ClassVar[frozenset[str]] = frozenset()
+
+    def output_params(self) -> dict:
+        """The parameters that decide the stage's output (what a resume must keep)."""
+        return self.model_dump(exclude=set(self.not_in_output))
 
 
 class ConfigError(ValueError):

@@ -7,7 +7,6 @@ Model files are read from the installed face-recognition-models package (or FERS
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from itertools import islice
@@ -16,6 +15,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from .cores import usable_cores
 from .faces import FaceDetector
 from .landmarks import find_model
 
@@ -77,10 +77,6 @@ def _start_worker() -> None:
 def _describe_in_worker(job: tuple) -> np.ndarray | None:
     """job: (image, aligned) or (image, aligned, face box)."""
     return _worker_extractor.describe(*job)
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 class DescriptorPool:

@@ -23,7 +23,7 @@ class StageRun:
 
     def journal(self, input_digest: str | None = None) -> Journal:
         """The stage's journal: a re-run with the same parameters (and input) resumes it."""
-        key = self.params.model_dump()
+        key = self.params.output_params()
         return Journal(self.out, key if input_digest is None else {"params": key, "input": input_digest})
 
     def finish_shard(self, shard, counts: dict) -> dict:

@@ -78,7 +78,11 @@ class StageTelemetry:
         try:
             yield
         finally:
-            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+            self.spent(name, time.perf_counter() - start)
+
+    def spent(self, name: str, seconds: float) -> None:
+        """Add `seconds` to the step `name` (e.g. timed in a worker process)."""
+        self.timings[name] = self.timings.get(name, 0.0) + seconds
 
     def summary(self) -> dict:
         return {**self.counts, "rejected": dict(self.rejections)}

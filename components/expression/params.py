@@ -1,7 +1,7 @@
 """Parameters of the expression stage (the one source for CLI flags, YAML and KFP)."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -11,6 +11,7 @@ from .targets import EMOTIONS, parse_aus
 
 
 class ExpressionParams(StageParams):
+    not_in_output: ClassVar[frozenset[str]] = frozenset({"workers"})
     editor: Literal["mesh_warp", "au_warp", "ganmut"] = Field(
         "mesh_warp", description="how expressions are put on faces: mesh_warp (478-point mesh, photographic), "
         "au_warp (the older 68-point editor with drawn texture), ganmut (a trained GAN)")
@@ -40,6 +41,8 @@ class ExpressionParams(StageParams):
     checkpoint: str | None = Field(None, description="ganmut: generator checkpoint path/URI")
     checkpoint_sha256: str | None = Field(None, description="expected sha256 of the checkpoint")
     batch_size: int = Field(16, ge=1, le=512, description="ganmut: faces per forward pass")
+    workers: int | None = Field(None, ge=1, le=256, description="processes that edit identities in parallel "
+                                "(default: the cores this container may use; GAN editors use one)")
     sheet_identities: int = Field(8, ge=0, le=64, description="rows of the contact sheet (0: none)")
     device: str = Field("cpu", description="torch device for GAN editors")
 

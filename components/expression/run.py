@@ -14,15 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from components.common.imageio import ImageError, copy_once, read_image, write_image
-from components.common.landmarks import LandmarkError, detect_on_aligned
+from components.common.cores import usable_cores
+from components.common.imageio import copy_once, write_image
 from components.common.manifest import (FRAMES_DIR, IMAGES_DIR, manifest_digest, read_manifest, write_manifest)
 from components.common.shards import Shard
 from components.common.sheets import contact_sheet
 from components.common.telemetry import progress
 from components.common.stage_run import StageRun
 
-from .editors import EditRejected, make_editor
+from .editors import make_editor
+from .parallel import EditPool, IdentityEdits, Job
 from .params import ExpressionParams
 from .targets import Target, plan_for_identity, prototypes_for, variants_for
 
@@ -56,9 +57,6 @@ def _row(parent: dict, key: str, target: Target, editor: str, src: np.ndarray, d
     }
 
 
-Job = tuple[str, Target, str]  # image key, target, editor name
-
-
 def _plan(params: ExpressionParams, parents: list[dict]) -> list[tuple[dict, list[Job]]]:
     """Every identity with its jobs, editor by editor; keys number the images in plan order."""
     plan, order = [], 0
@@ -72,45 +70,29 @@ def _plan(params: ExpressionParams, parents: list[dict]) -> list[tuple[dict, lis
     return plan
 
 
-def _edit_identity(parent: dict, todo: list[Job], in_dir: Path, out: Path, editors: dict, journal,
-                   telemetry) -> None:
-    """All the identity's pending edits, one batch per editor; what an editor refuses is journalled
-    with the reason (another editor may still serve the identity)."""
-    batch_start = time.perf_counter()
+def _record(parent: dict, todo: list[Job], result: IdentityEdits, in_dir: Path, out: Path, journal,
+            telemetry) -> None:
+    """Write one identity's edits and journal them with its refusals (the file and the reason)."""
     telemetry.seen(len(todo))
-
-    def refuse(jobs: list[Job], reason: str, detail: str) -> None:
+    for name, seconds in result.seconds.items():
+        telemetry.spent(name, seconds)
+    refused = list(result.refused)
+    if result.landmarks is not None:
+        try:
+            copy_once(in_dir / parent["frame_path"], out / FRAMES_DIR / f"{parent['id']}.png")
+        except OSError as exc:
+            refused, result.made = [(todo, "unreadable", f"{in_dir / parent['frame_path']}: {exc}")], []
+    for jobs, reason, detail in refused:
         telemetry.rejected(reason, detail)
         for key, _, _ in jobs:
             journal.record_rejected(key, reason, detail)
-
-    try:
-        crop = read_image(in_dir / parent["path"])
-        with telemetry.timed("landmarks"):
-            landmarks = detect_on_aligned(crop)
-        copy_once(in_dir / parent["frame_path"], out / FRAMES_DIR / f"{parent['id']}.png")
-    except (ImageError, LandmarkError, OSError) as exc:
-        refuse(todo, "landmarks_failed" if isinstance(exc, LandmarkError) else "unreadable",
-               f"{in_dir / parent['path']}: {exc}")
-        return
-    made = 0
-    for name, editor in editors.items():
-        jobs = [job for job in todo if job[2] == name]
-        if not jobs:
-            continue
-        try:
-            with telemetry.timed("edit"):
-                edits = editor.edit_batch([crop] * len(jobs), [landmarks] * len(jobs), [t for _, t, _ in jobs])
-        except EditRejected as exc:  # e.g. no mesh, or a pose the editor cannot serve
-            refuse(jobs, exc.reason, f"{in_dir / parent['path']}: {exc}")
-            continue
-        for (key, target, _), edit in zip(jobs, edits):
-            with telemetry.timed("write"):
-                write_image(out / IMAGES_DIR / f"{key}.png", edit.image)
-            journal.record_ok(key, _row(parent, key, target, editor.name, landmarks, edit.landmarks))
-        made += len(jobs)
-    if made:
-        telemetry.produced(made, (time.perf_counter() - batch_start) / made)
+    start = time.perf_counter()
+    for (key, target, editor), edit in result.made:
+        write_image(out / IMAGES_DIR / f"{key}.png", edit.image)
+        journal.record_ok(key, _row(parent, key, target, editor, result.landmarks, edit.landmarks))
+    if result.made:
+        telemetry.spent("write", time.perf_counter() - start)
+        telemetry.produced(len(result.made), sum(result.seconds.values()) / len(result.made))
 
 
 def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path, shard: Shard | None = None) -> dict:
@@ -129,11 +111,13 @@ def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path, shard
             plan = shard.take(plan, group=lambda entry: entry[0]["id"])
         total = sum(len(jobs) for _, jobs in plan)
         bar = progress(None, desc=f"{STAGE} ({'+'.join(editors)})", total=total)
-        for parent, jobs in plan:
-            todo = [job for job in jobs if not journal.finished(job[0])]
-            if todo:
-                _edit_identity(parent, todo, in_dir, out, editors, journal, telemetry)
-            bar.update(len(jobs))
+        pending = [(parent, [job for job in jobs if not journal.finished(job[0])]) for parent, jobs in plan]
+        bar.update(total - sum(len(todo) for _, todo in pending))  # finished before a crash
+        pending = [(parent, todo) for parent, todo in pending if todo]
+        with EditPool(params, editors, params.workers or usable_cores()) as pool:
+            for (parent, todo), result in zip(pending, pool.edit(pending, in_dir)):
+                _record(parent, todo, result, in_dir, out, journal, telemetry)
+                bar.update(len(todo))
         bar.close()
         if shard is not None:
             return stage.finish_shard(shard, {"planned": total, "images": len(journal.done),
