@@ -35,6 +35,51 @@ def follow_lids(mesh: np.ndarray, moves: np.ndarray) -> np.ndarray:
     return moves
 
 
+# A raised upper lid (AU5) uncovers white above the iris, and a real one stops soon after the iris's top: the
+# real surprise apexes of CK+ in EmoPy show 0.1-0.3 iris radii of white above it (benchmarks/eye_opening.py).
+# AU5's field moves every face's lids alike, which left 0.4-1.3 radii on real faces: a staring, painted eye.
+SCLERA_SHOW_MAX = 0.3  # iris radii
+
+
+def iris_circle(mesh: np.ndarray, iris: tuple[int, ...]) -> tuple[np.ndarray, float]:
+    """The iris's centre and radius (mean distance of its rim points)."""
+    centre = mesh[iris[0], :2]
+    return centre, float(np.linalg.norm(mesh[list(iris[1:]), :2] - centre, axis=1).mean())
+
+
+def lid_height_at(points: np.ndarray, x: float) -> float:
+    """The lid margin's y at column `x` (points along the lid, in any order)."""
+    order = np.argsort(points[:, 0])
+    return float(np.interp(x, points[order, 0], points[order, 1]))
+
+
+def sclera_show(mesh: np.ndarray, moved: np.ndarray, eye: tuple[tuple[int, ...], ...]) -> float:
+    """White between the still iris's top and the upper lid after the move (`moved`: the mesh's points moved),
+    in iris radii; negative where the lid covers the iris."""
+    upper, _, iris = eye
+    centre, radius = iris_circle(mesh, iris)
+    return (centre[1] - radius - lid_height_at(moved[list(upper)], centre[0])) / max(radius, 1e-6)
+
+
+def limit_lid_raise(mesh: np.ndarray, moves: np.ndarray, raised: np.ndarray, iod: float) -> np.ndarray:
+    """`moves` (of the mesh's points) with less of `raised` (the upper lids' raise among them: AU5's field at its
+    intensity) on each eye whose lid would leave more than SCLERA_SHOW_MAX of white above the iris: just enough
+    less that it leaves that much."""
+    points = mesh[:, :2]
+    midline = (points[EYES[0][2][0], 0] + points[EYES[1][2][0], 0]) / 2
+    moves = moves.copy()
+    for eye in EYES:
+        upper, _, iris = eye
+        centre, radius = iris_circle(points, iris)
+        excess = (sclera_show(points, points + moves, eye) - SCLERA_SHOW_MAX) * radius
+        lift = -lid_height_at(np.column_stack([points[list(upper), 0], raised[list(upper), 1]]), centre[0])
+        if excess <= 0 or lift <= 1e-6:
+            continue
+        this_side = np.clip(0.5 + np.sign(centre[0] - midline) * (points[:, 0] - midline) / (0.2 * iod), 0.0, 1.0)
+        moves -= min(1.0, excess / lift) * raised * this_side[:, None]
+    return moves
+
+
 def opening(mesh: np.ndarray, upper: tuple[int, ...], lower: tuple[int, ...]) -> np.ndarray:
     """The eye opening between the lid margins as one closed polygon."""
     return closed_outline(mesh[list(upper)], mesh[list(lower)])
