@@ -10,12 +10,12 @@ from components.common.face_mesh import (INNER_LIP_PAIRS, LEFT_IRIS, LEFT_LOWER_
 from components.common.faces import FaceDetector, align
 from components.common.landmarks import detect_on_aligned
 from components.expression.editors import EditRejected
-from components.expression.mesh_appearance import CHEEKS, Lips, keep_own_teeth, lip_gap
+from components.expression.mesh_appearance import CHEEKS, Lips, _lip_colour, keep_own_teeth, lip_gap
 from components.expression.mesh_fields import (FACE_OVAL, SUPPORTED_AUS, displacement, similarity_fit,
                                                spread_weights)
 from components.expression.mesh_model import load_mesh_model
-from components.expression.mesh_eyes import (EDGE_BLUR_SHARE, EYES, SCLERA_SHOW_MAX, edge_blur, limit_lid_raise, opening,
-                                             sclera_show)
+from components.expression.mesh_eyes import (EDGE_BLUR_SHARE, EYES, LUMA, SCLERA_SHOW_MAX, edge_blur, limit_lid_raise,
+                                             opening, sclera_show)
 from components.expression.mesh_hair import BROW_POINTS, UPPER_BROWS, find_fringe
 from components.expression.mesh_maps import barycentric_transforms, signed_areas, triangulate
 from components.expression.mesh_warp import AU_GAIN, CALIBRATION, MeshWarpEditor, turned_over, unfold
@@ -394,6 +394,31 @@ def test_a_dropped_jaw_shows_a_tongue_on_the_floor_of_the_mouth_not_a_black_hole
     # The crown is an edge (a dome in front of the cavity), not a soft gradient towards the floor.
     lower = column[len(column) // 2:]
     assert (lower[3:] - lower[:-3]).max() > 25  # grey levels within 3 pixels
+    # A tongue is about as light as the lips (CK+'s real surprise mouths: mid-grey, not near black)
+    lips = _lip_colour(crop, prepared.frame.mesh[:, :2]) @ LUMA
+    assert floor.max() > 0.55 * lips  # 0.47 when it was painted at 0.65 of the lips' tone
+
+
+def test_a_lip_that_is_not_raised_shows_the_upper_teeth_in_the_middle_only(editor, grace_hopper_path):
+    # Surprise drops the jaw without raising the upper lip: real mouths then show the central incisors under
+    # the lip's bow, and the lips cover the teeth towards the corners (a strip of teeth corner to corner read
+    # as a denture).
+    photo = cv2.cvtColor(cv2.imread(str(grace_hopper_path)), cv2.COLOR_BGR2RGB)
+    crop, landmarks = _aligned(photo, 256)
+    edit = editor.edit(editor.prepare(crop, landmarks), crop, emotion_target("surprise", 1.0).aus)
+    grey = cv2.cvtColor(edit.image, cv2.COLOR_RGB2GRAY).astype(float)
+    inner_upper = edit.landmarks[60:65]
+    corner, other = edit.landmarks[60], edit.landmarks[64]
+
+    def under_the_lip(fraction: float) -> np.ndarray:
+        x = int(round(corner[0] + fraction * (other[0] - corner[0])))
+        y = int(np.interp(x, inner_upper[:, 0], inner_upper[:, 1]))
+        return grey[y + 1:y + 6, x]
+
+    middle = under_the_lip(0.5).max()
+    assert middle > 150
+    for fraction in (0.15, 0.85):
+        assert under_the_lip(fraction).max() < 0.5 * middle  # 145 of 172 when the strip ran corner to corner
 
 
 def test_a_smile_bares_teeth_brighter_than_the_skin(editor, grace_hopper_path):

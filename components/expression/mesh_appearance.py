@@ -119,6 +119,7 @@ CHEEKS = (50, 280, 205, 425, 187, 411)  # mesh points on both cheeks: the face's
 # meet them when the jaw is closed and ride down with the chin; a dropping jaw hides them behind the
 # lower lip by LOWER_TEETH_HIDDEN_IOD of drop and shows the tongue instead.
 INCISAL_SHOW_IOD = 0.045
+INCISAL_SHOW_ACROSS = 0.6  # of the mouth's half-width: the central incisors and part of the laterals
 LOWER_TEETH_HIDDEN_IOD = 0.06
 CHIN = 152  # mesh point at the bottom of the chin: it moves with the jaw
 
@@ -144,7 +145,9 @@ def _teeth(box: MouthBox, feather: float) -> tuple[np.ndarray, np.ndarray]:
     soft = max(0.5, 0.008 * box.iod)
     # Where two teeth meet, their rounded corners leave a notch in the biting edge.
     notch = box.iod * _near_gap(box, UPPER_TOOTH_EDGES_IOD, 0.012, UPPER_NOTCH_IOD)
-    upper_edge = np.maximum(box.seam, box.top + INCISAL_SHOW_IOD * box.iod) - notch
+    # Below a lip that is not raised, the teeth show in the middle only, where the lip's bow is highest.
+    incisal_show = INCISAL_SHOW_IOD * box.iod * np.clip((INCISAL_SHOW_ACROSS - box.across) / 0.2, 0.0, 1.0)
+    upper_edge = np.maximum(box.seam, box.top + incisal_show) - notch
     upper = np.clip((upper_edge - box.ys) / soft + 0.5, 0.0, 1.0)
     lower_edge = box.seam + box.jaw + 0.012 * box.iod  # a thin dark line between the rows
     shown = float(np.clip(1.0 - box.jaw / (LOWER_TEETH_HIDDEN_IOD * box.iod), 0.0, 1.0))
@@ -177,7 +180,7 @@ def _painted_interior(box: MouthBox, lip: np.ndarray, teeth_colour: np.ndarray, 
     teeth in the face's light (shaded towards the corners and under the upper lip), the tongue."""
     t = np.clip((box.ys - box.top) / np.maximum(box.bottom - box.top, 1e-3), 0.0, 1.0)
     depth = np.sin(np.pi * t) * (1.0 - 0.5 * box.across)
-    colour = lip[None, None, :] * (0.22 - 0.16 * depth[..., None])
+    colour = lip[None, None, :] * (CAVITY_LIGHT - 0.16 * depth[..., None])
     tongue, tongue_light = _tongue(box)
     colour = colour * (1 - tongue[..., None]) + lip * TONGUE_TONE * tongue_light[..., None] * tongue[..., None]
     upper, lower = _teeth(box, feather)
@@ -198,7 +201,8 @@ def _painted_interior(box: MouthBox, lip: np.ndarray, teeth_colour: np.ndarray, 
 # whose crown rises TONGUE_RISE of the opening's height above that floor's middle. It is a little darker
 # than the lips and lit from the front: its tip lightest, turning into shade at its crown and its sides. A
 # soft vertical gradient instead read as a hole.
-TONGUE_RISE, TONGUE_HALF_WIDTH, TONGUE_TONE = 0.4, 0.8, 0.65
+TONGUE_RISE, TONGUE_HALF_WIDTH, TONGUE_TONE = 0.4, 0.8, 0.95
+CAVITY_LIGHT = 0.22  # of the lips' colour at the opening's edges, falling towards the back
 
 
 def _tongue(box: MouthBox) -> tuple[np.ndarray, np.ndarray]:
@@ -212,9 +216,9 @@ def _tongue(box: MouthBox) -> tuple[np.ndarray, np.ndarray]:
     x = box.offset / (TONGUE_HALF_WIDTH * box.half_width)
     y = (floor - box.ys) / rise  # 1 at the crown, 0 at the lower lip's middle
     inside = 1.0 - np.sqrt(x ** 2 + np.clip(y, 0.0, None) ** 2)  # > 0 within the dome
-    soft = max(1.0, 0.025 * box.iod) / rise  # its crown curves away out of sight: a soft edge
+    soft = max(1.0, 0.05 * box.iod) / rise  # its crown curves away out of sight: a soft edge
     coverage = np.clip(inside / soft + 0.5, 0.0, 1.0) * shows
-    light = (1.0 - 0.5 * np.clip(y, 0.0, 1.0)) * (1.0 - 0.35 * np.clip(x, -1.0, 1.0) ** 2)
+    light = (1.0 - 0.6 * np.clip(y, 0.0, 1.0)) * (1.0 - 0.35 * np.clip(x, -1.0, 1.0) ** 2)
     return coverage.astype(np.float32), light.astype(np.float32)
 
 
