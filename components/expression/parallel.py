@@ -88,9 +88,9 @@ class EditPool:
         if self.workers <= 1 or len(pending) < MIN_POOLED_IDENTITIES:
             yield from (edit_identity(parent, todo, in_dir, self.editors) for parent, todo in pending)
             return
-        # spawn: a forked copy of a process that already started OpenCV's or torch's threads can hang
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=_start_worker,
-                                         initargs=(self.params.model_dump(), list(self.editors)))
+        if self._pool is None:  # spawn: a forked copy of a process that started OpenCV's or torch's threads can hang
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=_start_worker,
+                                             initargs=(self.params.model_dump(), list(self.editors)))
         yield from self._pool.map(_edit_in_worker, [(parent, todo, in_dir) for parent, todo in pending])
 
 

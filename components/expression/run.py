@@ -76,23 +76,23 @@ def _record(parent: dict, todo: list[Job], result: IdentityEdits, in_dir: Path, 
     telemetry.seen(len(todo))
     for name, seconds in result.seconds.items():
         telemetry.spent(name, seconds)
-    refused = list(result.refused)
+    made, refused = result.made, result.refused
     if result.landmarks is not None:
         try:
             copy_once(in_dir / parent["frame_path"], out / FRAMES_DIR / f"{parent['id']}.png")
-        except OSError as exc:
-            refused, result.made = [(todo, "unreadable", f"{in_dir / parent['frame_path']}: {exc}")], []
+        except OSError as exc:  # the identity's frame goes with its edits: none are kept without it
+            made, refused = [], [(todo, "unreadable", f"{in_dir / parent['frame_path']}: {exc}")]
     for jobs, reason, detail in refused:
         telemetry.rejected(reason, detail)
         for key, _, _ in jobs:
             journal.record_rejected(key, reason, detail)
     start = time.perf_counter()
-    for (key, target, editor), edit in result.made:
+    for (key, target, editor), edit in made:
         write_image(out / IMAGES_DIR / f"{key}.png", edit.image)
         journal.record_ok(key, _row(parent, key, target, editor, result.landmarks, edit.landmarks))
-    if result.made:
+    if made:
         telemetry.spent("write", time.perf_counter() - start)
-        telemetry.produced(len(result.made), sum(result.seconds.values()) / len(result.made))
+        telemetry.produced(len(made), sum(result.seconds.values()) / len(made))
 
 
 def run(params: ExpressionParams, in_dir: str | Path, out_dir: str | Path, shard: Shard | None = None) -> dict:
