@@ -21,7 +21,10 @@ PROTOTYPES: dict[str, dict[int, float]] = {
     # raised, lips tightened and parted) rather than the pressed lips of 4+5+7+23+24+17, which classifiers
     # read as neutral.
     "anger": {4: 1.0, 5: 0.7, 7: 1.0, 10: 0.6, 23: 1.0, 25: 0.6},
-    "disgust": {9: 1.0, 10: 1.0, 15: 0.6, 16: 0.6, 25: 0.5},
+    # Disgust: the nose wrinkled, the upper lip raised over closed lips pushed up by the chin (EMFACS 9+17,
+    # 10+17), with the squint (cheeks up, lids tight) that CK+'s real disgust apexes show: the two FER2013
+    # classifiers read it better than the open snarl on real and GAN faces with both editors (README).
+    "disgust": {6: 0.6, 7: 0.5, 9: 1.0, 10: 0.4, 17: 0.8},
     "contempt": {12: 0.5, 14: 0.8},  # unilateral: R12A+R14A (SIDES)
 }
 # The emotions' other EMFACS prototypes, mostly other mouths for the same upper face. Real faces show
@@ -30,9 +33,8 @@ PROTOTYPES: dict[str, dict[int, float]] = {
 # PROTOTYPES[e] and these per identity and repeat.
 VARIANTS: dict[str, tuple[dict[int, float], ...]] = {
     "happy": ({6: 0.8, 12: 1.0},),  # 6+12: the smile with the lips closed
-    # 9+10+17 (EMFACS 9+17 and 10+17): nose wrinkled, the closed lips pushed up by a raised chin, as CK+'s disgust
-    # apexes show them; with AU9's ratio images it reads as disgust on more real and GAN faces than 9+15+17
-    "disgust": ({9: 1.0, 10: 0.4, 17: 0.8},),
+    # the stronger, open disgust (EMFACS 9+15+16 and 10+16+25): the upper lip high over parted lips
+    "disgust": ({9: 1.0, 10: 1.0, 15: 0.6, 16: 0.6, 25: 0.5},),
     "anger": ({4: 1.0, 5: 0.7, 7: 1.0, 17: 0.6, 23: 1.0, 24: 1.0},),  # 4+5+7+17+23+24: lips pressed together
 }
 # Emotions whose prototype moves one side of the face only (the subject's side).
