@@ -198,9 +198,10 @@ def _painted_interior(box: MouthBox, lip: np.ndarray, teeth_colour: np.ndarray, 
 
 # The tongue fills the floor of a dropped jaw's mouth as a dome behind the lower lip (or behind the lower
 # teeth, where a mouth kept its own): half an ellipse TONGUE_HALF_WIDTH of the mouth's half-width wide,
-# whose crown rises TONGUE_RISE of the opening's height above that floor's middle. It is a little darker
-# than the lips and lit from the front: its tip lightest, turning into shade at its crown and its sides. A
-# soft vertical gradient instead read as a hole.
+# whose crown rises TONGUE_RISE of the opening's height above that floor's middle. It is about as light as
+# the lips (CK+'s surprised mouths are mid-grey inside; at 0.65 of their tone it read as part of the hole) and
+# lit from the front: its tip lightest, turning into shade at its crown and its sides. A soft vertical
+# gradient instead read as a hole. Higher (0.55), nearer CK+'s, it cost the GAN faces' surprise (README).
 TONGUE_RISE, TONGUE_HALF_WIDTH, TONGUE_TONE = 0.4, 0.8, 0.95
 CAVITY_LIGHT = 0.22  # of the lips' colour at the opening's edges, falling towards the back
 
