@@ -47,10 +47,10 @@ def iris_circle(mesh: np.ndarray, iris: tuple[int, ...]) -> tuple[np.ndarray, fl
     return centre, float(np.linalg.norm(mesh[list(iris[1:]), :2] - centre, axis=1).mean())
 
 
-def lid_height_at(points: np.ndarray, x: float) -> float:
-    """The lid margin's y at column `x` (points along the lid, in any order)."""
+def lid_height_at(points: np.ndarray, x: float | np.ndarray) -> float | np.ndarray:
+    """The lid margin's y at column(s) `x` (points along the lid, in any order)."""
     order = np.argsort(points[:, 0])
-    return float(np.interp(x, points[order, 0], points[order, 1]))
+    return np.interp(x, points[order, 0], points[order, 1])
 
 
 def sclera_show(mesh: np.ndarray, moved: np.ndarray, eye: tuple[tuple[int, ...], ...]) -> float:
@@ -167,8 +167,7 @@ def _painted_eyeball(source: np.ndarray, visible: np.ndarray, xs: np.ndarray, ys
     the upper lid's shadow, the iris with a darker rim. Where too little of either is visible to measure,
     the face's near white (its teeth's) stands in."""
     upper, _, iris = eye
-    centre = src[iris[0]]
-    radius = float(np.linalg.norm(src[list(iris[1:])] - centre, axis=1).mean())
+    centre, radius = iris_circle(src, iris)
     distance = np.hypot(xs - centre[0], ys - centre[1])
     iris_pixels = source[visible & (distance < 0.8 * radius)]
     sclera_pixels = source[visible & (distance > 1.2 * radius)]
@@ -182,9 +181,7 @@ def _painted_eyeball(source: np.ndarray, visible: np.ndarray, xs: np.ndarray, ys
     iris_colour = np.median(iris_pixels, axis=0) if len(iris_pixels) >= 3 else 0.35 * near_white
     a, b = dst[upper[0]], dst[upper[-1]]
     across = np.clip(np.abs(xs - (a[0] + b[0]) / 2) / max(abs(b[0] - a[0]) / 2, 1.0), 0.0, 1.0)
-    lid = dst[list(upper)]
-    order = np.argsort(lid[:, 0])
-    below_lid = np.clip((ys - np.interp(xs, lid[order, 0], lid[order, 1])) / max(0.04 * iod, 1.0), 0.0, None)
+    below_lid = np.clip((ys - lid_height_at(dst[list(upper)], xs)) / max(0.04 * iod, 1.0), 0.0, None)
     shadow = (1.0 - 0.3 * np.exp(-below_lid))[..., None]
     sclera = sclera_colour * (1.0 - 0.25 * across ** 2)[..., None]
     in_iris = np.clip((radius - distance) / max(0.5, 0.01 * iod) + 0.5, 0.0, 1.0)[..., None]
