@@ -14,8 +14,8 @@ from components.expression.mesh_appearance import CHEEKS, Lips, _lip_colour, kee
 from components.expression.mesh_fields import (FACE_OVAL, SUPPORTED_AUS, displacement, similarity_fit,
                                                spread_weights)
 from components.expression.mesh_model import load_mesh_model
-from components.expression.mesh_eyes import (EDGE_BLUR_SHARE, EYES, LUMA, SCLERA_SHOW_MAX, edge_blur, limit_lid_raise,
-                                             opening, sclera_show)
+from components.expression.mesh_eyes import (EDGE_BLUR_SHARE, EYES, LASH_RINGS, LUMA, SCLERA_SHOW_MAX, edge_blur,
+                                             lid_height_at, limit_lid_raise, opening, sclera_show)
 from components.expression.mesh_hair import BROW_POINTS, UPPER_BROWS, find_fringe
 from components.expression.mesh_maps import barycentric_transforms, signed_areas, triangulate
 from components.expression.mesh_warp import AU_GAIN, CALIBRATION, MeshWarpEditor, turned_over, unfold
@@ -523,6 +523,22 @@ def test_a_raised_lid_stops_a_little_above_the_iris_as_real_surprise_does(editor
     wider = displacement(prepared.frame, editor.model, {5: 0.2 * CALIBRATION})  # a lid that stays under the iris's top
     assert all(sclera_show(mesh, mesh + wider, eye) < SCLERA_SHOW_MAX for eye in EYES)
     assert np.array_equal(limit_lid_raise(prepared.frame.mesh, wider, wider, prepared.frame.iod), wider)
+
+
+@pytest.mark.parametrize("emotion", ["surprise", "fear", "anger"])
+def test_lashes_ride_the_lid_margin_without_being_drawn_longer(editor, face, emotion):
+    # The band from the upper lid's margin to the next ring holds the lashes: raised brows stretched it 1.6-1.8x
+    # in surprise (a comb of long lashes at 512 px). It may fold (anger's lowered brows), never stretch.
+    prepared = editor.prepare(*face)
+    mesh = prepared.frame.mesh[:, :2]
+    moved = mesh + editor.moves(prepared, emotion_target(emotion, 1.0).aus)[:len(mesh)]
+    for (upper, _, _), ring in zip(EYES, LASH_RINGS):
+        def band(points):  # the ring's height above the margin, along the ring
+            return lid_height_at(points[list(upper)], points[list(ring), 0]) - points[list(ring), 1]
+        assert (band(moved) <= band(mesh) + 0.002 * prepared.frame.iod).all()
+    brows = list(UPPER_BROWS)
+    if emotion != "anger":  # the brows still rise: the lid skin above the ring takes the stretch
+        assert (mesh[brows, 1] - moved[brows, 1]).mean() > 0.03 * prepared.frame.iod
 
 
 def test_the_painted_eyeball_is_as_soft_as_the_photo_around_it(editor, face):

@@ -80,6 +80,29 @@ def limit_lid_raise(mesh: np.ndarray, moves: np.ndarray, raised: np.ndarray, iod
     return moves
 
 
+# The upper lashes grow from the lid's margin, in the band up to MediaPipe's next ring of points (0.06-0.12 IOD
+# above it): the warp stretched that band 1.6-1.8x in surprise (the brows' raise reaches the ring, the held lid
+# does not), drawing each lash that much longer, a comb at 512 px. Lashes are hairs, and a raised lid's skin
+# folds in above them: the ring moves as the margin below it does, and the lid skin above the ring, up to the
+# brows, takes the stretch.
+LASH_RINGS = ((247, 30, 29, 27, 28, 56, 190), (467, 260, 259, 257, 258, 286, 414))  # as EYES: right, left
+
+
+def carry_lashes(mesh: np.ndarray, moves: np.ndarray) -> np.ndarray:
+    """`moves` with each upper lid's next ring of points (LASH_RINGS) moving as the margin below it."""
+    points = mesh[:, :2]
+    moves = moves.copy()
+    for (upper, _, _), ring in zip(EYES, LASH_RINGS):
+        lid = points[list(upper)]
+        order = np.argsort(lid[:, 0])
+        x = points[list(ring), 0]
+        margin = np.column_stack([np.interp(x, lid[order, 0], moves[list(upper), k][order]) for k in (0, 1)])
+        # only a stretch is taken back: a ring pressed down towards the margin (lowered brows) folds the skin
+        moves[list(ring), 0] = margin[:, 0]
+        moves[list(ring), 1] = np.maximum(moves[list(ring), 1], margin[:, 1])
+    return moves
+
+
 def opening(mesh: np.ndarray, upper: tuple[int, ...], lower: tuple[int, ...]) -> np.ndarray:
     """The eye opening between the lid margins as one closed polygon."""
     return closed_outline(mesh[list(upper)], mesh[list(lower)])

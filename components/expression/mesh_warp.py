@@ -23,7 +23,7 @@ from .au_warp import Edit
 from .editors import EditRejected
 from .mesh_appearance import (CHIN, Lips, carried_ratio, fold_shading, forehead_strength, keep_open_mouth, lay_ratio,
                               paint_mouth, polygon_mask, teeth_colour)
-from .mesh_eyes import follow_lids, keep_eyeballs, limit_lid_raise
+from .mesh_eyes import carry_lashes, follow_lids, keep_eyeballs, limit_lid_raise
 from .mesh_fields import FaceFrame, displacement, face_frame, nearest_distance, outline_moved, smoothstep
 from .mesh_hair import Fringe, find_fringe, keep_off_the_skin, lay_over
 from .mesh_maps import (WarpGrid, backward_map, image_corners, locate, signed_areas, triangulate, warp_grid,
@@ -178,7 +178,8 @@ class MeshWarpEditor:
         if aus.get(5, 0.0) > 0:
             moves[:len(frame.mesh)] = limit_lid_raise(frame.mesh, moves[:len(frame.mesh)], aus[5] * frame.fields[5],
                                                       frame.iod)
-        moves[:len(frame.mesh)] = keep_off_the_skin(follow_lids(frame.mesh, moves[:len(frame.mesh)]), face.fringe)
+        lids_moved = carry_lashes(frame.mesh, moves[:len(frame.mesh)])
+        moves[:len(frame.mesh)] = keep_off_the_skin(follow_lids(frame.mesh, lids_moved), face.fringe)
         return unfold(face.tri, moves, frame.iod, face.unfoldable)
 
     def _real_creases(self, face: PreparedFace, image: np.ndarray, aus: dict[int, float], map_x: np.ndarray,
