@@ -5,6 +5,10 @@ measured on the editor's own moved mesh over the still iris (what `keep_eyeballs
 subject's neutral frame. In iris radii: negative where the lid covers the iris's top, the band of white above
 it where positive (`mesh_eyes.sclera_show`). It is a check of geometry against real faces, not a score to tune.
 
+It also prints, per edited emotion, the height of the lash band (from the upper lid's margin to the next ring
+of points, `mesh_eyes.LASH_RINGS`) against the neutral face's, median along both rings: above 1, the lashes in
+it are drawn longer.
+
     .venv/bin/python benchmarks/eye_opening.py /tmp/eyes [--emotions surprise fear]
 """
 from __future__ import annotations
@@ -24,7 +28,7 @@ from real_apex import align, write_photos  # noqa: E402
 from components.common.face_mesh import MeshError, detect_mesh  # noqa: E402
 from components.common.landmarks import detect_on_aligned  # noqa: E402
 from components.expression.editors import EditRejected  # noqa: E402
-from components.expression.mesh_eyes import EYES, sclera_show  # noqa: E402
+from components.expression.mesh_eyes import EYES, LASH_RINGS, lid_height_at, sclera_show  # noqa: E402
 from components.expression.mesh_warp import MeshWarpEditor  # noqa: E402
 from components.expression.targets import emotion_target  # noqa: E402
 
@@ -35,6 +39,14 @@ def read_rgb(path: Path) -> np.ndarray:
 
 def shows(mesh: np.ndarray, moved: np.ndarray) -> list[float]:
     return [sclera_show(mesh[:, :2], moved, eye) for eye in EYES]
+
+
+def lash_band(mesh: np.ndarray, moved: np.ndarray) -> float:
+    """The lash band's height after the move over its height before, median along both upper lids' rings."""
+    def heights(points: np.ndarray) -> np.ndarray:
+        return np.concatenate([lid_height_at(points[list(upper)], points[list(ring), 0]) - points[list(ring), 1]
+                               for (upper, _, _), ring in zip(EYES, LASH_RINGS)])
+    return float(np.median(heights(moved) / heights(mesh[:, :2])))
 
 
 def main() -> None:
@@ -55,6 +67,7 @@ def main() -> None:
     editor = MeshWarpEditor()
     print("mesh_warp at intensity 1 (its moved mesh over the still iris): neutral, " + ", ".join(args.emotions))
     per_emotion: dict[str, list[float]] = {e: [] for e in ["neutral", *args.emotions]}
+    bands: dict[str, list[float]] = {e: [] for e in args.emotions}
     for row in align(neutral_photos, args.out / "neutral"):
         crop = read_rgb(args.out / "neutral" / row["path"])
         try:
@@ -66,10 +79,13 @@ def main() -> None:
         for emotion in args.emotions:
             moves = editor.moves(face, emotion_target(emotion, 1.0).aus)
             line[emotion] = shows(mesh, mesh[:, :2] + moves[:len(mesh)])
+            bands[emotion].append(lash_band(mesh, mesh[:, :2] + moves[:len(mesh)]))
         for emotion, values in line.items():
             per_emotion[emotion].extend(values)
         print(f"  {row['source'][:-4]:40s}", "   ".join(" ".join(f"{v:+.2f}" for v in vs) for vs in line.values()))
     print("median:", ", ".join(f"{e} {np.median(v):+.2f}" for e, v in per_emotion.items() if v))
+    print("lash band height against neutral:", ", ".join(f"{e} {min(v):.2f}-{max(v):.2f} (median {np.median(v):.2f})"
+                                                         for e, v in bands.items() if v))
 
 
 if __name__ == "__main__":
