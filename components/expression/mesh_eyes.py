@@ -93,10 +93,9 @@ def carry_lashes(mesh: np.ndarray, moves: np.ndarray) -> np.ndarray:
     points = mesh[:, :2]
     moves = moves.copy()
     for (upper, _, _), ring in zip(EYES, LASH_RINGS):
-        lid = points[list(upper)]
-        order = np.argsort(lid[:, 0])
         x = points[list(ring), 0]
-        margin = np.column_stack([np.interp(x, lid[order, 0], moves[list(upper), k][order]) for k in (0, 1)])
+        margin = np.column_stack([lid_height_at(np.column_stack([points[list(upper), 0], moves[list(upper), k]]), x)
+                                  for k in (0, 1)])  # the margin's move below each ring point
         # only a stretch is taken back: a ring pressed down towards the margin (lowered brows) folds the skin
         moves[list(ring), 0] = margin[:, 0]
         moves[list(ring), 1] = np.maximum(moves[list(ring), 1], margin[:, 1])

@@ -7,7 +7,8 @@ makes nearly twice the edits per second. GAN editors batch on one device and sta
 from __future__ import annotations
 
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -25,6 +26,7 @@ from .targets import Target
 
 Job = tuple[str, Target, str]  # (image key, target, editor name)
 MIN_POOLED_IDENTITIES = 8  # starting a worker costs about as much as editing a few identities
+AHEAD_PER_WORKER = 2  # identities submitted per worker beyond the one being written: workers never wait
 
 
 @dataclass
@@ -91,7 +93,14 @@ class EditPool:
         if self._pool is None:  # spawn: a forked copy of a process that started OpenCV's or torch's threads can hang
             self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=_start_worker,
                                              initargs=(self.params.model_dump(), list(self.editors)))
-        yield from self._pool.map(_edit_in_worker, [(parent, todo, in_dir) for parent, todo in pending])
+        # a few identities ahead of the writing, not all: a finished identity's edits wait in memory until written
+        ahead: deque[Future] = deque()
+        for parent, todo in pending:
+            ahead.append(self._pool.submit(_edit_in_worker, (parent, todo, in_dir)))
+            if len(ahead) >= AHEAD_PER_WORKER * self.workers:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
 
 
 _worker_editors: dict = {}
